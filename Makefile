@@ -1,0 +1,50 @@
+# starsort: `make run` starts the service on the default config, `make test` runs the tests.
+# Both install into .venv first if needed (`make install`).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned here to the release this build machine holds on disk (pip takes
+# it without downloading). Override for another machine, e.g.
+#   make install TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-fast bench example install-service clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/starsort run
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# Unit tests only: no observers, no subprocesses.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration and not e2e"
+
+bench: install
+	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_cluster.py
+	$(BIN)/python bench/bench_pipeline.py
+
+# Regenerate config/example.yaml from the schema (a test checks it is in step).
+example: install
+	$(BIN)/starsort config example > config/example.yaml
+
+# Put `starsort` on the PATH the service files use (~/.local/bin/starsort).
+install-service: install
+	mkdir -p $(HOME)/.local/bin
+	ln -sf $(abspath $(BIN)/starsort) $(HOME)/.local/bin/starsort
+	@echo "linked $(HOME)/.local/bin/starsort; see README.md 'Run it as a service'"
+
+clean:
+	rm -rf $(VENV) build *.egg-info daemon/*.egg-info .pytest_cache

@@ -1,0 +1,295 @@
+"""The configuration schema, its loader and the example it documents.
+
+The pydantic models below are the one source of truth: defaults, validation,
+`starsort config check` and `config/example.yaml` (rendered by
+`render_example()`) all come from them, so the docs cannot drift from the code.
+Every problem in a config file is reported on a line of its own that names the
+dotted key, the way borgmatic and organize report theirs.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import paths
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+class Section(BaseModel):
+    # Unknown keys are typos far more often than intent: refuse them.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class AnalysisConfig(Section):
+    min_preview_px: int = Field(
+        1000, ge=64,
+        description="Use a raw's embedded preview when its long side is at least this many pixels; "
+        "otherwise demosaic the raw at half size.")
+    max_px: int = Field(
+        1600, ge=320, le=8000,
+        description="Long side, in pixels, of the image the analysis works on. JPEGs are decoded "
+        "at reduced size (libjpeg DCT scaling) to about this size.")
+    max_image_pixels: int = Field(
+        250_000_000, ge=1_000_000,
+        description="Refuse images larger than this many pixels (decompression-bomb guard).")
+    timeout_seconds: float = Field(
+        120.0, gt=0,
+        description="A photo whose analysis takes longer than this is failed and its worker restarted.")
+
+
+class FacesConfig(Section):
+    min_size: int = Field(40, ge=12, description="Smallest face, in analysis-image pixels, that MTCNN looks for.")
+    min_confidence: float = Field(0.90, ge=0.0, le=1.0,
+                                  description="Keep detections whose probability is at least this.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where MTCNN runs: cpu, cuda, or auto (cuda when available).")
+
+
+class BlurConfig(Section):
+    threshold: float = Field(
+        10.0, gt=0,
+        description="A face whose normalised variance-of-Laplacian score is below this is blurry.")
+    frame_threshold: float = Field(
+        10.0, gt=0,
+        description="For photos with no face: the whole frame is blurry below this normalised score.")
+
+
+class StarsConfig(Section):
+    mapping: list[tuple[float, int]] = Field(
+        default_factory=lambda: [(0.0, 5), (25.0, 4), (50.0, 3), (75.0, 2), (100.0, 1)],
+        description="Pairs of [max percent of blurry faces, stars], checked in order: the first "
+        "pair whose percent is at least the photo's share of blurry faces gives its stars.")
+    frame_sharp_stars: int = Field(4, ge=1, le=5,
+                                   description="Stars for a photo with no face whose frame is sharp.")
+    frame_blurry_stars: int = Field(1, ge=1, le=5,
+                                    description="Stars for a photo with no face whose frame is blurry.")
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping_is_ordered(cls, v: list[tuple[float, int]]) -> list[tuple[float, int]]:
+        if not v:
+            raise ValueError("needs at least one [percent, stars] pair")
+        pcts = [p for p, _ in v]
+        if pcts != sorted(pcts):
+            raise ValueError("percents must increase")
+        if pcts[-1] < 100:
+            raise ValueError("the last percent must be 100 so every photo gets stars")
+        for p, s in v:
+            if not 0 <= p <= 100:
+                raise ValueError(f"percent {p} is outside 0..100")
+            if not 1 <= s <= 5:
+                raise ValueError(f"stars {s} is outside 1..5")
+        return v
+
+
+class ClusterConfig(Section):
+    max_distance: int = Field(
+        10, ge=0, le=24,
+        description="Largest pHash Hamming distance (of 64 bits) for a photo to join an earlier "
+        "photo's burst cluster.")
+    window_seconds: float = Field(
+        120.0, ge=0,
+        description="Largest difference in capture time for two photos to share a cluster.")
+
+
+class XmpConfig(Section):
+    enabled: bool = Field(True, description="Write the rating into an XMP sidecar next to each filed photo.")
+    naming: Literal["adobe", "darktable", "both"] = Field(
+        "adobe",
+        description="Sidecar name: adobe = IMG.xmp (Lightroom, Capture One, Bridge); "
+        "darktable = IMG.ARW.xmp (darktable, digiKam); both = write the two.")
+
+
+class Config(Section):
+    inboxes: list[Path] = Field(
+        default_factory=lambda: [paths.default_inbox()],
+        description="Folders to watch, recursively, for new photos (camera import, tethering).")
+    library: Path = Field(
+        default_factory=paths.default_library,
+        description="Where photos are filed: <library>/1-star … 5-stars, and <library>/quarantine.")
+    database: Path = Field(
+        default_factory=paths.default_database,
+        description="The SQLite database: queue, analysis results and the move journal. Keep it on local disk.")
+    mode: Literal["move", "copy"] = Field(
+        "move", description="move: originals leave the inbox; copy: originals stay, copies are filed.")
+    settle_seconds: float = Field(
+        2.0, ge=0, description="A file is ready once its size and mtime have not changed for this long.")
+    rescan_interval: float = Field(
+        60.0, gt=0, description="Seconds between full scans of the inboxes, which catch lost events.")
+    workers: int = Field(1, ge=1, le=64, description="Analysis worker processes.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Decoding for analysis.")
+    faces: FacesConfig = Field(default_factory=FacesConfig, description="Face detection (MTCNN).")
+    blur: BlurConfig = Field(default_factory=BlurConfig, description="Blur scoring.")
+    stars: StarsConfig = Field(default_factory=StarsConfig, description="From blur to stars.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Burst clustering by pHash.")
+    xmp: XmpConfig = Field(default_factory=XmpConfig, description="Ratings for Lightroom and darktable.")
+
+    @field_validator("inboxes", mode="before")
+    @classmethod
+    def _one_inbox_is_a_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, (str, Path)) else v
+
+    @field_validator("inboxes")
+    @classmethod
+    def _inboxes(cls, v: list[Path]) -> list[Path]:
+        if not v:
+            raise ValueError("needs at least one folder")
+        return [paths.expand(p) for p in v]
+
+    @field_validator("library", "database")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return paths.expand(v)
+
+
+def overlap_problems(inboxes: list, library: Any) -> list[str]:
+    """Library inside an inbox, or an inbox inside the library: one line each.
+
+    The daemon would re-ingest its own output, or file the inbox into itself;
+    rsync refuses source == destination for the same reason.
+    """
+    problems = []
+    lib = _real(paths.expand(library))
+    for i, inbox in enumerate(inboxes):
+        box = _real(paths.expand(inbox))
+        if _inside(lib, box):
+            problems.append(f"library: {library} is inside inboxes[{i}] ({inbox})")
+        elif _inside(box, lib):
+            problems.append(f"inboxes[{i}]: {inbox} is inside the library ({library})")
+    return problems
+
+
+def _real(p: Path) -> Path:
+    return Path(os.path.realpath(p))
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def _format_error(err: dict) -> str:
+    loc = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in err["loc"]).replace(".[", "[")
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc:
+        # Cross-field problems carry their own key names ("library: …").
+        return msg
+    return f"{loc}: {msg}"
+
+
+def parse(data: Any, source: str = "<config>") -> Config:
+    """Validate a parsed YAML mapping; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(top level): expected a mapping of keys to values"])
+    lines: list[str] = []
+    cfg = None
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        lines = [_format_error(err) for err in e.errors(include_url=False)]
+    # Checked on the raw values too, so an overlap is reported alongside
+    # any other problem rather than after the user fixes those.
+    inboxes = cfg.inboxes if cfg else data.get("inboxes", [paths.default_inbox()])
+    library = cfg.library if cfg else data.get("library", paths.default_library())
+    if isinstance(inboxes, (str, Path)):
+        inboxes = [inboxes]
+    if isinstance(inboxes, list) and isinstance(library, (str, Path)) and all(isinstance(i, (str, Path)) for i in inboxes):
+        lines += overlap_problems(inboxes, library)
+    if lines:
+        raise ConfigError(source, lines)
+    return cfg
+
+
+def load(path: Path | None) -> tuple[Config, Path | None]:
+    """Load the config from `path`, else the default file, else built-in defaults.
+
+    Returns the config and the file it came from (None for defaults).
+    """
+    explicit = path is not None
+    path = Path(path) if path is not None else paths.default_config_file()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(str(path), ["file not found"])
+        return parse({}, "defaults"), None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), [f"(YAML): {str(e).splitlines()[0]} {getattr(e, 'problem_mark', '')}".strip()]) from None
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot read: {e.strerror}"]) from None
+    return parse(data, str(path)), path
+
+
+# ---- example rendering -------------------------------------------------------
+
+_EXAMPLE_OVERRIDES = {
+    # Defaults that depend on $HOME are shown in their portable form.
+    "inboxes": ["~/Pictures/starsort/inbox"],
+    "library": "~/Pictures/starsort/library",
+    "database": "$XDG_STATE_HOME/starsort/starsort.db",
+}
+
+
+def _yaml_value(v: Any) -> str:
+    if isinstance(v, Path):
+        v = str(v)
+    if isinstance(v, tuple):
+        v = list(v)
+    if isinstance(v, list) and v and isinstance(v[0], (tuple, list)):
+        v = [list(x) for x in v]
+    return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
+
+
+def _render_model(model: type[BaseModel], indent: int, overrides: dict) -> list[str]:
+    out: list[str] = []
+    pad = "  " * indent
+    inst = model()
+    for name, field in model.model_fields.items():
+        desc = field.description or ""
+        value = getattr(inst, name)
+        if isinstance(value, BaseModel):
+            out.append("")
+            out.append(f"{pad}# {desc}")
+            out.append(f"{pad}{name}:")
+            out.extend(_render_model(type(value), indent + 1, {}))
+            continue
+        if name in overrides:
+            value = overrides[name]
+        for line in _wrap(desc, 88 - len(pad) - 2):
+            out.append(f"{pad}# {line}")
+        if isinstance(value, list) and value and not isinstance(value[0], (tuple, list)):
+            out.append(f"{pad}{name}:")
+            out.extend(f"{pad}  - {_yaml_value(x)}" for x in value)
+        else:
+            out.append(f"{pad}{name}: {_yaml_value(value)}")
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width) or [""]
+
+
+def render_example() -> str:
+    """The commented example config, generated from the schema (config/example.yaml)."""
+    head = [
+        "# starsort configuration. Every key is optional; the values shown are the defaults.",
+        "# Default location: $XDG_CONFIG_HOME/starsort/config.yaml (~/.config/starsort/config.yaml).",
+        "# Generated by `starsort config example`; check a file with `starsort config check`.",
+        "",
+    ]
+    return "\n".join(head + _render_model(Config, 0, _EXAMPLE_OVERRIDES)) + "\n"

@@ -1,0 +1,440 @@
+"""The service: one photo's path from the watcher to its star folder.
+
+    start-up: migrate -> recover interrupted moves -> sweep temp files -> scan
+    loop:     settle (inbox -> queued photos)
+              dispatch queued photos to analysis workers (pipeline.ANALYSIS)
+              store each result -> cluster -> file into <library>/N-stars -> XMP
+              rescan every rescan_interval; restart dead observers
+    SIGTERM:  stop intake, finish the filing in hand, stop workers, exit 0
+
+This thread is the only one that decides; the watcher threads only record
+paths and the writer thread only writes. A photo in analysis stays `queued`
+in the database until its result is stored, so stopping at any moment (even
+`kill -9`) loses at most that analysis, which the next start repeats.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import cluster, filetype, settle, watcher, xmp
+from .config import Config
+from .db import Writer, transaction
+from .filing import QUARANTINE, Collision, Filer, Member, SourceChanged, find_sidecars, star_folder
+from .job import BadInput
+from .worker import Pool
+
+log = logging.getLogger(__name__)
+
+CRASH_ATTEMPTS = 2      # a photo that crashes the decoder twice is quarantined
+ERROR_ATTEMPTS = 3      # a photo that hits an unexpected error 3 times is failed
+
+
+class Service:
+    def __init__(self, cfg: Config, config_path: Path | None = None, once: bool = False):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.once = once
+        self.library = Path(cfg.library)
+        self.copy = cfg.mode == "copy"
+        self._stop = threading.Event()
+        self.writer: Writer | None = None
+        self.filer: Filer | None = None
+        self.pool: Pool | None = None
+        self.watcher: watcher.Watcher | None = None
+        self._last_scan = 0.0
+        self._last_heartbeat = 0.0
+        self._scan_requests: set[str] = set()
+        self._scan_lock = threading.Lock()
+
+    # ---- plumbing ---------------------------------------------------------------
+
+    def call(self, fn):
+        return self.writer.call(fn)
+
+    def event(self, level: str, message: str) -> None:
+        getattr(log, level.lower())(message)
+        now = time.time()
+        self.writer.submit(lambda db: db.execute(
+            "INSERT INTO events (at, level, message) VALUES (?, ?, ?)", (now, level, message)))
+
+    def stop(self, *_: Any) -> None:
+        if not self._stop.is_set():
+            log.info("stopping: finishing the file in hand")
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+    # ---- life cycle -------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        for d in [self.library, *[star_folder(s) for s in range(1, 6)], QUARANTINE]:
+            (self.library / d).mkdir(parents=True, exist_ok=True)
+        self.writer = Writer(self.cfg.database).start()
+        self.filer = Filer(self.call, self.library)
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "INSERT INTO service (id, pid, started_at, heartbeat_at, stopped_at, running_as_root, config_path)"
+            " VALUES (1, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid,"
+            " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, stopped_at = NULL,"
+            " running_as_root = excluded.running_as_root, config_path = excluded.config_path",
+            (os.getpid(), now, now, int(running_as_root), str(self.config_path or ""))))
+        if running_as_root:
+            self.event("WARNING", "starsort is running as root. It is meant to run as the photographer's "
+                       "user: files it creates will belong to root.")
+        try:
+            self.recover()
+            self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds)
+            self.scan_all()
+            if not self.once:
+                self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self._request_scan)
+                self.watcher.start()
+                self.scan_all()  # closes the gap between the first scan and the watch
+            self.pool.wait_ready()
+            log.info("ready: %d analysis worker(s)", self.cfg.workers)
+            self.loop()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        if self.watcher:
+            self.watcher.stop()
+        if self.pool:
+            self.pool.close()
+        if self.writer and self.writer.is_alive():
+            now = time.time()
+            self.call(lambda db: db.execute("UPDATE service SET stopped_at = ?, heartbeat_at = ? WHERE id = 1",
+                                            (now, now)))
+            self.writer.close()
+        log.info("stopped")
+
+    def recover(self) -> None:
+        """Finish what a crash interrupted, looking at the disk rather than trusting the journal."""
+        self.filer.sweep_temp_files()
+        for photo_id in self.filer.unfinished():
+            log.info("finishing the interrupted filing of photo %d", photo_id)
+            try:
+                self._finish_filing(photo_id, self.filer.complete(photo_id))
+            except (Collision, SourceChanged) as e:
+                log.warning("interrupted filing of photo %d cannot be finished as planned (%s); filing again", photo_id, e)
+                self.filer._unplan(photo_id)
+                self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed' WHERE id = ?", (photo_id,)))
+
+        def reset(db: Database) -> None:
+            # 'filing' without journal rows: the crash came before the plan was written.
+            db.execute("UPDATE photos SET state = 'analysed' WHERE state = 'filing'"
+                       " AND id NOT IN (SELECT photo_id FROM moves)")
+            # Failed photos get a fresh chance at each start.
+            db.execute("UPDATE photos SET state = 'queued', attempts = 0 WHERE state = 'failed'")
+        self.call(reset)
+
+    # ---- intake -----------------------------------------------------------------
+
+    def _record(self, path: str) -> None:
+        self.writer.submit(lambda db: settle.record(db, path))
+
+    def _request_scan(self, folder: str) -> None:
+        with self._scan_lock:
+            self._scan_requests.add(folder)
+
+    def scan_all(self) -> None:
+        for inbox in self.cfg.inboxes:
+            inbox.mkdir(parents=True, exist_ok=True)
+            self._scan(inbox)
+        self._last_scan = time.monotonic()
+
+    def _scan(self, folder: Path | str) -> None:
+        root = next((b for b in self.cfg.inboxes if str(folder).startswith(str(b))), Path(folder))
+        paths = [p for p in watcher.walk(Path(folder), self.library) if not filetype.is_ignored(p, root)]
+        new = self.call(lambda db: settle.rescan(db, paths, self.copy))
+        if new:
+            log.info("scan of %s found %d new file(s)", folder, new)
+
+    # ---- the loop ---------------------------------------------------------------
+
+    def loop(self) -> None:
+        while not self._stop.is_set():
+            if self.pool.fatal:
+                raise RuntimeError(self.pool.fatal)
+            with self._scan_lock:
+                requests, self._scan_requests = self._scan_requests, set()
+            for folder in requests:
+                self._scan(folder)
+            if not self.once and time.monotonic() - self._last_scan >= self.cfg.rescan_interval:
+                self.scan_all()
+                if self.watcher:
+                    self.watcher.check()
+            waiting = self.settle()
+            self.dispatch()
+            for photo_id, status, payload in self.pool.poll(0.2):
+                if self._stop.is_set() and status in ("crashed", "timeout"):
+                    continue  # workers are being stopped; the photo stays queued
+                self.handle(photo_id, status, payload)
+            self.heartbeat()
+            if self.once and waiting == 0 and self._idle():
+                log.info("inboxes processed; exiting (--once)")
+                return
+
+    def _idle(self) -> bool:
+        if self.pool.busy():
+            return False
+        return self.call(lambda db: db.execute(
+            "SELECT (SELECT count(*) FROM inbox) + (SELECT count(*) FROM photos"
+            " WHERE state IN ('queued', 'analysed', 'filing'))").fetchone()[0]) == 0
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat >= 5:
+            self._last_heartbeat = time.monotonic()
+            now = time.time()
+            self.writer.submit(lambda db: db.execute("UPDATE service SET heartbeat_at = ? WHERE id = 1", (now,)))
+
+    def settle(self) -> int:
+        def step(db: Database) -> tuple[list[dict], int]:
+            with transaction(db):
+                ready, waiting = settle.check(db, self.cfg.settle_seconds)
+                actions = settle.admit(db, ready, self.copy) if ready else []
+            return actions, waiting
+        actions, waiting = self.call(step)
+        for a in actions:
+            if self._stop.is_set():
+                break
+            if a["action"] == "follow":
+                self.follow(a["photo"], a["path"], a["role"])
+            else:
+                self.quarantine_file(a["path"], a["reason"])
+        return waiting
+
+    def dispatch(self) -> None:
+        if self._stop.is_set() or not self.pool.idle():
+            return
+        busy = set(self.pool.in_flight())
+        rows = self.call(lambda db: list(db.query(
+            "SELECT * FROM photos WHERE state IN ('queued', 'analysed') ORDER BY id LIMIT ?",
+            [len(busy) + self.pool.idle() + 8])))
+        for row in rows:
+            if row["id"] in busy:
+                continue
+            if row["state"] == "analysed":
+                # Analysis is stored but filing did not happen (a crash or a stop).
+                self.file(row["id"])
+                continue
+            path = row["pair_original_path"] or row["original_path"]
+            try:
+                kind = filetype.decode_kind(path)
+            except BadInput as e:
+                if row["pair_original_path"]:
+                    # The JPEG of a pair is unusable: rate the pair on its raw.
+                    try:
+                        kind, path = filetype.decode_kind(row["original_path"]), row["original_path"]
+                    except BadInput:
+                        self.quarantine(row["id"], str(e))
+                        continue
+                    except FileNotFoundError:
+                        self.vanished(row["id"])
+                        continue
+                else:
+                    self.quarantine(row["id"], str(e))
+                    continue
+            except FileNotFoundError:
+                self.vanished(row["id"])
+                continue
+            if not self.pool.submit(row["id"], path, kind):
+                break
+
+    # ---- results ----------------------------------------------------------------
+
+    def handle(self, photo_id: int, status: str, payload: Any) -> None:
+        if status == "ok":
+            self.store(photo_id, payload)
+            self.file(photo_id)
+        elif status == "bad":
+            self.quarantine(photo_id, payload)
+        elif status == "vanished":
+            self.vanished(photo_id)
+        elif status in ("crashed", "timeout", "error"):
+            limit = ERROR_ATTEMPTS if status == "error" else CRASH_ATTEMPTS
+            attempts = self.call(lambda db: db.execute(
+                "UPDATE photos SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
+                (str(payload).splitlines()[0], photo_id)).fetchone()[0])
+            if attempts < limit:
+                log.warning("photo %d: %s; trying again", photo_id, str(payload).splitlines()[0])
+            elif status == "error":
+                self.fail(photo_id, str(payload).splitlines()[0])
+                log.debug("%s", payload)
+            else:
+                self.quarantine(photo_id, payload)
+
+    def store(self, photo_id: int, r: dict) -> None:
+        b = cluster.bands(r["phash"]) if r.get("phash") else (None,) * 4
+        ts = _epoch(r.get("captured_at"))
+        faces = r.get("faces") or []
+        w, h = (r.get("original_size") or (None, None))
+
+        def write(db: Database) -> None:
+            with transaction(db):
+                db.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+                for f in faces:
+                    x1, y1, x2, y2 = f["box"]
+                    db.execute(
+                        "INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (photo_id, x1, y1, x2, y2, json.dumps(f["landmarks"]), f["probability"],
+                         f["blur_score"], None if f["blurry"] is None else int(f["blurry"])))
+                db.execute(
+                    "UPDATE photos SET state = 'analysed', error = NULL, stars = ?, rated_on = ?, faces = ?,"
+                    " blurry_faces = ?, face_scores = ?, frame_score = ?, sharpness = ?, phash = ?,"
+                    " b0 = ?, b1 = ?, b2 = ?, b3 = ?, captured_ts = ?, captured_at = ?, camera_model = ?,"
+                    " decode_source = ?, width = ?, height = ?, updated_at = ? WHERE id = ?",
+                    (r["stars"], r["rated_on"], len(faces), sum(1 for f in faces if f["blurry"]),
+                     json.dumps([f["blur_score"] for f in faces]), r.get("frame_score"), r.get("sharpness"),
+                     r.get("phash"), *b, ts, r.get("captured_at"), r.get("camera_model"),
+                     r.get("decode_source"), w, h, time.time(), photo_id))
+                cluster.assign(db, photo_id, self.cfg.cluster)
+        self.call(write)
+        log.info("photo %d: %s stars (%s; %d face(s), %d blurry) in %.2fs", photo_id, r["stars"],
+                 r["rated_on"], len(faces), sum(1 for f in faces if f["blurry"]), r.get("seconds", 0))
+
+    # ---- filing -----------------------------------------------------------------
+
+    def _members(self, row: dict) -> list[Member]:
+        members = [Member("primary", row["original_path"])]
+        if row["pair_original_path"]:
+            members.append(Member("pair", row["pair_original_path"]))
+        members += [Member("sidecar", p) for p in find_sidecars([m.src for m in members])
+                    if p not in {m.src for m in members}]
+        return [m for m in members if os.path.exists(m.src)]
+
+    def _photo(self, photo_id: int) -> dict:
+        return self.call(lambda db: next(iter(db.query("SELECT * FROM photos WHERE id = ?", [photo_id]))))
+
+    def file(self, photo_id: int) -> None:
+        row = self._photo(photo_id)
+        self._file_into(row, self.library / star_folder(int(row["stars"])), final_state="done")
+
+    def quarantine(self, photo_id: int, reason: str) -> None:
+        row = self._photo(photo_id)
+        self.event("WARNING", f"quarantined {row['original_path']}: {reason}")
+        self.call(lambda db: db.execute("UPDATE photos SET error = ? WHERE id = ?", (reason, photo_id)))
+        self._file_into(row, self.library / QUARANTINE, final_state="quarantined")
+
+    def quarantine_file(self, path: str, reason: str) -> None:
+        now = time.time()
+        photo_id = self.call(lambda db: db.execute(
+            "INSERT INTO photos (original_path, kind, state, error, queued_at, updated_at)"
+            " VALUES (?, 'other', 'queued', ?, ?, ?) RETURNING id", (path, reason, now, now)).fetchone()[0])
+        self.quarantine(photo_id, reason)
+
+    def vanished(self, photo_id: int) -> None:
+        self.fail(photo_id, "the file disappeared from the inbox before it was filed")
+
+    def fail(self, photo_id: int, reason: str) -> None:
+        self.event("ERROR", f"photo {photo_id} failed: {reason}")
+        self.call(lambda db: db.execute(
+            "UPDATE photos SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
+            (reason, time.time(), photo_id)))
+
+    def _file_into(self, row: dict, dest: Path, final_state: str) -> None:
+        members = self._members(row)
+        if not members:
+            self.fail(row["id"], "the file disappeared from the inbox before it was filed")
+            return
+        try:
+            placed = self.filer.file(row["id"], members, dest, self.copy)
+        except SourceChanged as e:
+            log.warning("%s; it will be analysed again", e)
+            self.filer._unplan(row["id"])
+            self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
+            return
+        except OSError as e:
+            # Disk full, read-only library, permissions: the sources are intact
+            # (nothing is unlinked before every member is placed).
+            self.filer._unplan(row["id"])
+            self.fail(row["id"], f"cannot file into {dest}: {e}")
+            return
+        self._finish_filing(row["id"], placed, final_state)
+
+    def _finish_filing(self, photo_id: int, placed: dict[str, str], final_state: str | None = None) -> None:
+        row = self._photo(photo_id)
+        if final_state is None:
+            final_state = "quarantined" if Path(placed.get("primary", "")).parent.name == QUARANTINE else "done"
+        primary = placed.get("primary") or row["current_path"]
+        pair = placed.get("pair") or row["pair_path"]
+        now = time.time()
+
+        def finish(db: Database) -> None:
+            with transaction(db):
+                db.execute("UPDATE photos SET state = ?, current_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
+                           (final_state, primary, pair, now, photo_id))
+                for m in db.query("SELECT src, dst FROM moves WHERE photo_id = ?", [photo_id]):
+                    try:
+                        st = os.stat(m["dst"])
+                    except FileNotFoundError:
+                        continue
+                    db.execute("INSERT OR IGNORE INTO seen (path, size, mtime_ns, photo_id) VALUES (?, ?, ?, ?)",
+                               (m["src"], st.st_size, st.st_mtime_ns, photo_id))
+        self.call(finish)
+        if final_state == "done":
+            self.write_xmp(row["stars"], [p for p in (primary, pair) if p])
+            log.info("filed %s -> %s", os.path.basename(row["original_path"]), primary)
+        else:
+            log.info("quarantined %s -> %s", os.path.basename(row["original_path"]), primary)
+
+    def follow(self, photo: dict, path: str, role: str) -> None:
+        """File a late pair member or sidecar next to its already-filed photo."""
+        dest = Path(photo["current_path"]).parent
+        stem_src = photo["original_path"]
+        members = [Member("primary", stem_src), Member(role, path)]
+        # Reuse the photo's filed stem: plan against a group whose primary
+        # already sits at current_path.
+        new_stem = os.path.basename(photo["current_path"]).split(".", 1)[0]
+        from .filing import _dest_name, photo_stem
+        dst = dest / _dest_name(members[1], photo_stem(stem_src), new_stem)
+        if os.path.lexists(dst):
+            self.quarantine_file(path, f"{dst.name} already exists next to its photo")
+            return
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)", (photo["id"], role, path, str(dst), int(self.copy), now, now)))
+        self.filer.complete(photo["id"])
+        if role == "pair":
+            self.call(lambda db: db.execute(
+                "UPDATE photos SET pair_original_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
+                (path, str(dst), now, photo["id"])))
+            self.write_xmp(photo["stars"], [str(dst)])
+        else:
+            self.write_xmp(photo["stars"], [photo["current_path"]])
+        log.info("filed %s next to its photo -> %s", os.path.basename(path), dst)
+
+    def write_xmp(self, stars: int | None, files: list[str]) -> None:
+        if not self.cfg.xmp.enabled or not stars:
+            return
+        for f in files:
+            try:
+                xmp.write_rating(Path(f), int(stars), self.cfg.xmp.naming)
+            except Exception as e:  # noqa: BLE001 - a sidecar must never stop filing
+                self.event("WARNING", f"could not write the XMP rating for {f}: {e}")
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None

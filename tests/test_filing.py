@@ -1,0 +1,184 @@
+"""Filing never loses or overwrites a file, whatever step a crash interrupts."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from starsort import filing
+from starsort.filing import Filer, Member
+
+from .conftest import copy_fixture
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _photo(db, original: str, pair: str | None = None) -> int:
+    now = time.time()
+    return db.execute(
+        "INSERT INTO photos (original_path, pair_original_path, kind, state, queued_at, updated_at)"
+        " VALUES (?, ?, 'raw', 'analysed', ?, ?) RETURNING id", (original, pair, now, now)).fetchone()[0]
+
+
+def _group(inbox: Path) -> list[Member]:
+    raw = copy_fixture("two_people.ARW", inbox, "DSC00001.ARW")
+    jpg = copy_fixture("ivan.jpg", inbox, "DSC00001.JPG")
+    xmp = inbox / "DSC00001.xmp"
+    xmp.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    return [Member("primary", str(raw)), Member("pair", str(jpg)), Member("sidecar", str(xmp))]
+
+
+def _all_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_a_move_on_one_filesystem_leaves_one_identical_copy_in_the_star_folder(fresh_db, folders):
+    members = _group(folders["inbox"])
+    hashes = {Path(m.src).name: _sha(Path(m.src)) for m in members}
+    photo = _photo(fresh_db, members[0].src, members[1].src)
+    dest = folders["library"] / "4-stars"
+    placed = Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=False)
+    assert sorted(os.path.basename(p) for p in placed.values()) == ["DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"]
+    for name, h in hashes.items():
+        assert _sha(dest / name) == h
+        assert not (folders["inbox"] / name).exists()
+    assert {r["state"] for r in fresh_db.query("SELECT state FROM moves")} == {"done"}
+
+
+def test_copy_mode_keeps_the_originals_in_the_inbox(fresh_db, folders):
+    members = _group(folders["inbox"])
+    photo = _photo(fresh_db, members[0].src)
+    dest = folders["library"] / "3-stars"
+    Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=True)
+    for m in members:
+        src = Path(m.src)
+        assert src.exists()
+        assert _sha(dest / src.name) == _sha(src)
+        assert os.stat(dest / src.name).st_ino != os.stat(src).st_ino
+
+
+def test_a_taken_name_gives_the_whole_group_a_new_stem_and_overwrites_nothing(fresh_db, folders):
+    dest = folders["library"] / "5-stars"
+    dest.mkdir()
+    (dest / "DSC00001.JPG").write_bytes(b"someone else's photo")
+    members = _group(folders["inbox"])
+    photo = _photo(fresh_db, members[0].src)
+    placed = Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=False)
+    assert (dest / "DSC00001.JPG").read_bytes() == b"someone else's photo"
+    assert sorted(os.path.basename(p) for p in placed.values()) == [
+        "DSC00001_2.ARW", "DSC00001_2.JPG", "DSC00001_2.xmp"]
+
+
+def test_darktable_style_sidecars_keep_their_double_extension(folders):
+    inbox = folders["inbox"]
+    for n in ("IMG_1.ARW", "IMG_1.ARW.xmp", "IMG_1.xmp", "IMG_10.ARW.xmp"):
+        (inbox / n).write_bytes(b"x")
+    found = [os.path.basename(p) for p in filing.find_sidecars([str(inbox / "IMG_1.ARW")])]
+    assert found == ["IMG_1.ARW.xmp", "IMG_1.xmp"]
+    m = Member("sidecar", str(inbox / "IMG_1.ARW.xmp"))
+    assert filing._dest_name(m, "IMG_1", "IMG_1_2") == "IMG_1_2.ARW.xmp"
+
+
+def test_across_filesystems_the_copy_is_verified_before_the_source_goes(fresh_db, folders, monkeypatch):
+    real_link = os.link
+
+    def no_cross_device_link(src, dst, *a, **k):
+        if not os.path.basename(src).startswith(filing.TEMP_PREFIX):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "link", no_cross_device_link)
+    members = _group(folders["inbox"])
+    hashes = {Path(m.src).name: _sha(Path(m.src)) for m in members}
+    photo = _photo(fresh_db, members[0].src)
+    dest = folders["library"] / "2-stars"
+    Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=False)
+    for name, h in hashes.items():
+        assert _sha(dest / name) == h
+    assert not any(p.name.startswith(filing.TEMP_PREFIX) for p in dest.iterdir())
+    assert not any(folders["inbox"].iterdir())
+    assert {r["sha256"] for r in fresh_db.query("SELECT sha256 FROM moves")} == set(hashes.values())
+
+
+def test_a_copy_that_reads_back_different_keeps_the_source(fresh_db, folders, monkeypatch):
+    monkeypatch.setattr(os, "link", _raise(errno.EXDEV))
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    before = _sha(src)
+    real = filing.sha256_file
+    monkeypatch.setattr(filing, "sha256_file", lambda p: "0" * 64 if filing.TEMP_PREFIX in str(p) else real(p))
+    photo = _photo(fresh_db, str(src))
+    with pytest.raises(OSError, match="does not read back identical"):
+        Filer(lambda fn: fn(fresh_db), folders["library"]).file(
+            photo, [Member("primary", str(src))], folders["library"] / "1-star", copy=False)
+    assert _sha(src) == before
+    assert [p.name for p in _all_files(folders["library"])] == []
+
+
+def _raise(err: int):
+    def f(*a, **k):
+        raise OSError(err, os.strerror(err))
+    return f
+
+
+class Crash(BaseException):
+    """Stands in for kill -9: nothing after it runs, not even except-blocks for Exception."""
+
+
+@pytest.mark.parametrize("cross_device", [False, True], ids=["same-fs", "cross-fs"])
+def test_a_crash_at_any_filesystem_step_is_finished_at_start_up_with_nothing_lost(
+        fresh_db, folders, monkeypatch, cross_device):
+    # Crash at the 1st, 2nd, ... filesystem call until a run gets through; after
+    # each crash, recovery (a fresh Filer's complete()) must converge.
+    step = 0
+    while True:
+        step += 1
+        inbox = folders["root"] / f"in{step}"
+        library = folders["root"] / f"lib{step}"
+        members = _group(inbox)
+        hashes = {_sha(Path(m.src)) for m in members}
+        photo = _photo(fresh_db, members[0].src)
+        calls = {"n": 0}
+        real = {name: getattr(os, name) for name in ("link", "unlink", "fsync", "rename")}
+
+        def counted(name):
+            def f(*a, **k):
+                if name == "link" and cross_device and not os.path.basename(a[0]).startswith(filing.TEMP_PREFIX):
+                    raise OSError(errno.EXDEV, "Invalid cross-device link")
+                calls["n"] += 1
+                if calls["n"] == step:
+                    raise Crash(name)
+                return real[name](*a, **k)
+            return f
+
+        for name in real:
+            monkeypatch.setattr(os, name, counted(name))
+        crashed = False
+        try:
+            Filer(lambda fn: fn(fresh_db), library).file(photo, members, library / "4-stars", copy=False)
+        except Crash:
+            crashed = True
+        for name, fn in real.items():
+            monkeypatch.setattr(os, name, fn)
+
+        # Whatever the moment, every original's bytes exist in full somewhere.
+        present = {_sha(p) for p in _all_files(inbox) + _all_files(library) if not p.name.startswith(".")}
+        assert hashes <= present, f"data lost after a crash at step {step}"
+
+        if crashed:
+            recovering = Filer(lambda fn: fn(fresh_db), library)
+            recovering.sweep_temp_files()
+            for pid in recovering.unfinished():
+                recovering.complete(pid)
+        filed = _all_files(library)
+        assert sorted(_sha(p) for p in filed) == sorted(hashes), f"step {step}: not filed exactly once"
+        assert _all_files(inbox) == []
+        assert {p.parent.name for p in filed} == {"4-stars"}
+        if not crashed:
+            break
+    assert step > 6  # the loop really did crash at every step of a group move

@@ -1,0 +1,290 @@
+"""XMP sidecars: names, merging, safe writes, and a photo that is never touched."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pyexiv2
+import pytest
+
+from starsort import xmp as module
+
+DATA = Path(__file__).parent / "data"
+
+# A sidecar as darktable and Lightroom leave it: keywords, a darktable colour
+# label bag, a Camera Raw setting and a darktable history struct.
+FOREIGN_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+    xmlns:darktable="http://darktable.sf.net/"
+   xmp:Rating="1"
+   crs:Exposure2012="+0.50"
+   darktable:xmp_version="5">
+   <darktable:colorlabels>
+    <rdf:Seq>
+     <rdf:li>3</rdf:li>
+    </rdf:Seq>
+   </darktable:colorlabels>
+   <dc:subject>
+    <rdf:Bag>
+     <rdf:li>holiday</rdf:li>
+     <rdf:li>Ærø</rdf:li>
+    </rdf:Bag>
+   </dc:subject>
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:num="0" darktable:operation="exposure" darktable:enabled="1"/>
+    </rdf:Seq>
+   </darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A real JPEG in a folder of its own, named like a camera file."""
+    p = tmp_path / "DSC0001.JPG"
+    shutil.copyfile(DATA / "ivan.jpg", p)
+    return p
+
+
+def xmp_keys(path: Path) -> dict:
+    with pyexiv2.ImageData(path.read_bytes()) as img:
+        return img.read_xmp()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_sidecar_paths_gives_stem_xmp_for_adobe_naming():
+    assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "adobe") == [Path("/p/DSC0001.xmp")]
+
+
+def test_sidecar_paths_gives_name_xmp_for_darktable_naming():
+    assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "darktable") == [Path("/p/DSC0001.ARW.xmp")]
+
+
+def test_sidecar_paths_gives_both_names_for_both_naming():
+    assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "both") == [
+        Path("/p/DSC0001.xmp"), Path("/p/DSC0001.ARW.xmp")]
+
+
+def test_sidecar_paths_shares_the_adobe_sidecar_between_a_raw_and_its_jpeg():
+    raw = module.sidecar_paths(Path("/p/DSC0001.ARW"), "adobe")
+    jpg = module.sidecar_paths(Path("/p/DSC0001.JPG"), "adobe")
+    assert raw == jpg
+
+
+def test_sidecar_paths_raises_for_an_unknown_naming():
+    with pytest.raises(ValueError, match="naming"):
+        module.sidecar_paths(Path("/p/DSC0001.ARW"), "capture-one")
+
+
+def test_write_rating_creates_an_adobe_sidecar_whose_rating_pyexiv2_reads(photo: Path):
+    written = module.write_rating(photo, 4, "adobe")
+
+    sidecar = photo.with_name("DSC0001.xmp")
+    assert written == [sidecar]
+    assert xmp_keys(sidecar)["Xmp.xmp.Rating"] == "4"
+    assert module.read_rating(sidecar) == 4
+
+
+def test_write_rating_puts_xmp_rating_in_the_text_lightroom_and_darktable_parse(photo: Path):
+    (sidecar,) = module.write_rating(photo, 3, "adobe")
+
+    text = sidecar.read_text(encoding="utf-8")
+    assert 'xmlns:xmp="http://ns.adobe.com/xap/1.0/"' in text
+    assert 'xmp:Rating="3"' in text or "<xmp:Rating>3</xmp:Rating>" in text
+
+
+def test_write_rating_with_darktable_naming_writes_name_dot_xmp(tmp_path: Path):
+    raw = tmp_path / "DSC0001.ARW"
+    raw.write_bytes(b"not really a raw")
+
+    written = module.write_rating(raw, 5, "darktable")
+
+    assert written == [tmp_path / "DSC0001.ARW.xmp"]
+    assert module.read_rating(tmp_path / "DSC0001.ARW.xmp") == 5
+    assert not (tmp_path / "DSC0001.xmp").exists()
+
+
+def test_write_rating_with_both_naming_writes_two_sidecars(photo: Path):
+    written = module.write_rating(photo, 2, "both")
+
+    assert sorted(p.name for p in written) == ["DSC0001.JPG.xmp", "DSC0001.xmp"]
+    assert all(module.read_rating(p) == 2 for p in written)
+
+
+def test_write_rating_sets_the_label_when_given(photo: Path):
+    (sidecar,) = module.write_rating(photo, 5, "adobe", label="Green")
+
+    assert xmp_keys(sidecar)["Xmp.xmp.Label"] == "Green"
+
+
+def test_write_rating_records_provenance_in_the_starsort_namespace(photo: Path):
+    (sidecar,) = module.write_rating(photo, 4, "adobe")
+
+    assert xmp_keys(sidecar)["Xmp.starsort.Stars"] == "4"
+    assert module.STARSORT_NS in sidecar.read_text(encoding="utf-8")
+
+
+def test_write_rating_keeps_every_key_another_tool_wrote(photo: Path):
+    sidecar = photo.with_name("DSC0001.xmp")
+    sidecar.write_text(FOREIGN_SIDECAR, encoding="utf-8")
+    before = xmp_keys(sidecar)
+
+    module.write_rating(photo, 4, "adobe", label="Green")
+
+    after = xmp_keys(sidecar)
+    assert after["Xmp.xmp.Rating"] == "4"
+    assert after["Xmp.crs.Exposure2012"] == "+0.50"
+    assert after["Xmp.dc.subject"] == ["holiday", "Ærø"]
+    assert after["Xmp.darktable.colorlabels"] == ["3"]
+    assert after["Xmp.darktable.history[1]/darktable:operation"] == "exposure"
+    assert {k: v for k, v in after.items() if k != "Xmp.xmp.Rating"}.items() >= {
+        k: v for k, v in before.items() if k != "Xmp.xmp.Rating"}.items()
+
+
+def test_write_rating_again_changes_the_rating(photo: Path):
+    module.write_rating(photo, 2, "adobe")
+    (sidecar,) = module.write_rating(photo, 5, "adobe")
+
+    assert module.read_rating(sidecar) == 5
+    assert 'xmp:Rating="5"' in sidecar.read_text(encoding="utf-8")
+
+
+def test_write_rating_leaves_the_photo_bytes_untouched(photo: Path):
+    before = sha256(photo)
+    mtime = photo.stat().st_mtime_ns
+
+    module.write_rating(photo, 3, "both", label="Red")
+
+    assert sha256(photo) == before
+    assert photo.stat().st_mtime_ns == mtime
+
+
+def test_write_rating_leaves_no_temp_files_behind(photo: Path):
+    module.write_rating(photo, 3, "both")
+    module.write_rating(photo, 4, "both")
+
+    assert sorted(p.name for p in photo.parent.iterdir()) == [
+        "DSC0001.JPG", "DSC0001.JPG.xmp", "DSC0001.xmp"]
+
+
+def test_write_rating_works_for_a_non_ascii_file_name(tmp_path: Path):
+    folder = tmp_path / "Ærø 2024 – 写真"
+    folder.mkdir()
+    photo = folder / "Ångström_é.JPG"
+    shutil.copyfile(DATA / "ivan.jpg", photo)
+
+    written = module.write_rating(photo, 4, "both")
+
+    assert [p.name for p in written] == ["Ångström_é.xmp", "Ångström_é.JPG.xmp"]
+    assert all(module.read_rating(p) == 4 for p in written)
+
+
+def test_write_rating_raises_xmp_error_and_keeps_a_sidecar_it_cannot_parse(photo: Path):
+    sidecar = photo.with_name("DSC0001.xmp")
+    broken = FOREIGN_SIDECAR.replace("</dc:subject>", "").encode("utf-8")
+    sidecar.write_bytes(broken)
+
+    with pytest.raises(module.XmpError) as err:
+        module.write_rating(photo, 4, "adobe")
+
+    assert err.value.path == sidecar
+    assert sidecar.read_bytes() == broken
+    assert sorted(p.name for p in photo.parent.iterdir()) == ["DSC0001.JPG", "DSC0001.xmp"]
+
+
+def test_write_rating_refuses_a_sidecar_name_that_holds_an_image(photo: Path):
+    sidecar = photo.with_name("DSC0001.xmp")
+    shutil.copyfile(photo, sidecar)
+
+    with pytest.raises(module.XmpError, match="image/jpeg"):
+        module.write_rating(photo, 4, "adobe")
+
+    assert sha256(sidecar) == sha256(photo)
+
+
+def test_write_rating_writes_the_other_sidecar_when_one_fails(photo: Path):
+    photo.with_name("DSC0001.xmp").write_bytes(b"garbage, not xmp")
+
+    with pytest.raises(module.XmpError) as err:
+        module.write_rating(photo, 4, "both")
+
+    assert err.value.written == [photo.with_name("DSC0001.JPG.xmp")]
+    assert module.read_rating(photo.with_name("DSC0001.JPG.xmp")) == 4
+
+
+def test_write_rating_does_not_follow_a_symlinked_sidecar(photo: Path, tmp_path: Path):
+    target = tmp_path / "elsewhere.xmp"
+    target.write_text(FOREIGN_SIDECAR, encoding="utf-8")
+    photo.with_name("DSC0001.xmp").symlink_to(target)
+
+    with pytest.raises(module.XmpError, match="symlink"):
+        module.write_rating(photo, 4, "adobe")
+
+    assert target.read_text(encoding="utf-8") == FOREIGN_SIDECAR
+
+
+@pytest.mark.parametrize("stars", [0, 6, -1, True, 3.0])
+def test_write_rating_raises_value_error_for_stars_outside_1_to_5(photo: Path, stars):
+    with pytest.raises(ValueError, match="stars"):
+        module.write_rating(photo, stars, "adobe")
+
+
+def test_read_rating_returns_none_for_a_missing_sidecar(tmp_path: Path):
+    assert module.read_rating(tmp_path / "nothing.xmp") is None
+
+
+def test_read_rating_returns_none_for_a_sidecar_without_a_rating(tmp_path: Path):
+    sidecar = tmp_path / "DSC0001.xmp"
+    sidecar.write_text(FOREIGN_SIDECAR.replace('   xmp:Rating="1"\n', ""), encoding="utf-8")
+
+    assert module.read_rating(sidecar) is None
+
+
+def test_write_rating_merges_again_when_another_program_rewrites_the_sidecar_meanwhile(
+        photo: Path, monkeypatch):
+    sidecar = photo.with_name("DSC0001.xmp")
+    sidecar.write_text(FOREIGN_SIDECAR, encoding="utf-8")
+    real_merge = module._merged_bytes
+    calls = []
+
+    def darktable_writes_during_the_first_merge(path, data, values):
+        out = real_merge(path, data, values)
+        if not calls:
+            # darktable saves a new keyword between our read and our rename.
+            sidecar.write_text(FOREIGN_SIDECAR.replace("<rdf:li>holiday</rdf:li>",
+                                                       "<rdf:li>holiday</rdf:li><rdf:li>beach</rdf:li>"),
+                               encoding="utf-8")
+        calls.append(path)
+        return out
+
+    monkeypatch.setattr(module, "_merged_bytes", darktable_writes_during_the_first_merge)
+
+    module.write_rating(photo, 5, "adobe")
+
+    assert len(calls) == 2
+    after = xmp_keys(sidecar)
+    assert after["Xmp.dc.subject"] == ["holiday", "beach", "Ærø"]
+    assert after["Xmp.xmp.Rating"] == "5"
+
+
+def test_write_rating_leaves_a_read_only_sidecar_alone(photo: Path):
+    sidecar = photo.with_name("DSC0001.xmp")
+    sidecar.write_text(FOREIGN_SIDECAR, encoding="utf-8")
+    sidecar.chmod(0o444)
+
+    with pytest.raises(module.XmpError, match="read-only"):
+        module.write_rating(photo, 5, "adobe")
+
+    assert module.read_rating(sidecar) == 1
