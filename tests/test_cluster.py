@@ -275,6 +275,22 @@ def test_a_failure_midway_rolls_back_so_there_is_never_a_second_pick(db, monkeyp
     assert db.execute("SELECT pick_photo_id, size FROM clusters").fetchall() == [(first, 1)]
 
 
+def test_inside_the_callers_transaction_assign_commits_or_rolls_back_with_it():
+    # The service's connection: autocommit mode, assign called inside store()'s transaction.
+    db = sqlite_utils.Database(sqlite3.connect(":memory:", isolation_level=None))
+    migrations.apply(db)
+    first = add(db, "ab37e44b9d60944b", T0)
+    with pytest.raises(RuntimeError):
+        with db.atomic():
+            assign(db, first, CFG)
+            raise RuntimeError("store() failed after clustering")
+    assert db.execute("SELECT count(*) FROM clusters").fetchone()[0] == 0
+    assert db.execute("SELECT cluster_id, is_pick FROM photos").fetchall() == [(None, 0)]
+    with db.atomic():
+        cid, pick = assign(db, first, CFG)
+    assert db.execute("SELECT cluster_id, is_pick FROM photos").fetchall() == [(cid, 1)]
+
+
 # ---- against a brute-force reference ----------------------------------------------
 
 def test_random_bursts_cluster_exactly_as_a_brute_force_scan_would(db):

@@ -49,7 +49,7 @@ for the four bands in one UNION ALL statement (4 * 137 = 548 index seeks;
 radii are chunked to the connection's limit). Survivors are few and are
 verified in Python with popcount(a ^ b).
 
-Why this is flat in the table size: each seek is O(log N), and the second
+Why the work does not grow with the table: each seek is O(log N), and the second
 index column narrows each seek to the time window. Without the window a band
 value matches about N / 65536 rows (15 at a million, random hashes), so the
 candidates to verify would grow with N (about 8,000 at a million); with it,
@@ -65,9 +65,8 @@ page cache; synthetic library, 60 % of photos in bursts, three years):
     1,000,000   0.73 ms      11              0.022 ms      733 ms
 
 The work (rows verified) is flat; the time grows 3.7x over 100x the photos
-because 548 random seeks go one B-tree level deeper and miss SQLite's 2 MB
-page cache once the band indexes outgrow it (mmap_size brings 1M to
-0.44 ms). A full scan grows 100x. Scanning only the time window through
+because the 548 random seeks go into deeper B-trees that no longer fit
+SQLite's default 2 MB page cache (PRAGMA mmap_size brought 1M to 0.44 ms). A full scan grows 100x. Scanning only the time window through
 `photos_captured` is cheaper while the window is sparse, but it reads every
 photo in the window, so it degrades on dense windows (long bursts,
 timelapses, batches whose capture time fell back to nearly equal mtimes,
