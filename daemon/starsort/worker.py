@@ -79,9 +79,9 @@ class Task:
 
 
 class Worker:
-    def __init__(self, ctx: mp.context.BaseContext, config_json: str, torch_threads: int):
+    def __init__(self, ctx: mp.context.BaseContext, config_json: str, torch_threads: int, serve=None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, config_json, torch_threads),
+        self.proc = ctx.Process(target=serve or _serve, args=(child, config_json, torch_threads),
                                 name="starsort-worker", daemon=True)
         self.proc.start()
         child.close()
@@ -98,7 +98,9 @@ class Worker:
 class Pool:
     """A fixed number of workers; `poll()` returns finished results and crash reports."""
 
-    def __init__(self, config_json: str, size: int, timeout: float):
+    def __init__(self, config_json: str, size: int, timeout: float, serve=None):
+        # `serve` replaces the worker's main function; tests inject crashing doubles.
+        self._serve = serve
         self._ctx = mp.get_context("spawn")  # fork + torch's threads can deadlock
         self.config_json = config_json
         self.size = size
@@ -109,7 +111,7 @@ class Pool:
         self.fatal: str | None = None
 
     def _spawn(self) -> Worker:
-        return Worker(self._ctx, self.config_json, self.torch_threads)
+        return Worker(self._ctx, self.config_json, self.torch_threads, self._serve)
 
     def idle(self) -> int:
         return sum(1 for w in self.workers if w.ready and w.task is None)

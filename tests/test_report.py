@@ -1,0 +1,68 @@
+"""The report's columns are a contract; status counts what the service has done."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+
+from starsort import report
+
+
+def _row(db, **kw):
+    now = time.time()
+    base = dict(original_path="/in/a.JPG", kind="jpeg", state="queued", queued_at=now, updated_at=now)
+    base.update(kw)
+    cols = ", ".join(base)
+    db.execute(f"INSERT INTO photos ({cols}) VALUES ({', '.join('?' * len(base))})", list(base.values()))
+
+
+def test_the_csv_has_exactly_the_contract_columns_in_order(fresh_db):
+    _row(fresh_db)
+    header = next(csv.reader(io.StringIO(report.render(fresh_db, "csv"))))
+    assert header == ["original_path", "current_path", "pair_path", "kind", "state", "error", "stars", "faces",
+                      "blurry_faces", "face_scores", "frame_score", "phash", "cluster_id", "is_pick",
+                      "captured_at", "camera_model"]
+
+
+def test_a_filed_pair_reports_one_row_with_its_pair_and_its_analysis(fresh_db):
+    _row(fresh_db, original_path="/in/D.ARW", pair_original_path="/in/D.JPG", kind="raw", state="done",
+         current_path="/lib/4-stars/D.ARW", pair_path="/lib/4-stars/D.JPG", stars=4, faces=4, blurry_faces=1,
+         face_scores="[30.1, 22.0, 41.5, 3.2]", frame_score=55.0, phash="ab37e44b9d60944b", cluster_id=7,
+         is_pick=1, captured_at="2024-05-01T10:00:00", camera_model="ILCE-7M3")
+    [row] = json.loads(report.render(fresh_db, "json"))
+    assert row["pair_path"] == "/lib/4-stars/D.JPG" and row["kind"] == "raw" and row["state"] == "done"
+    assert row["face_scores"] == [30.1, 22.0, 41.5, 3.2] and row["stars"] == 4 and row["is_pick"] == 1
+
+
+def test_photos_in_flight_report_as_queued_and_unanalysed_columns_stay_empty(fresh_db):
+    _row(fresh_db, state="filing")
+    [row] = list(csv.DictReader(io.StringIO(report.render(fresh_db, "csv"))))
+    assert row["state"] == "queued" and row["current_path"] == "/in/a.JPG"
+    assert row["stars"] == row["phash"] == row["is_pick"] == row["faces"] == ""
+
+
+def test_status_counts_states_stars_and_shows_the_last_error_and_a_root_warning(fresh_db):
+    _row(fresh_db, state="done", stars=5)
+    _row(fresh_db, state="done", stars=2)
+    _row(fresh_db, state="quarantined", error="empty file")
+    _row(fresh_db, state="queued")
+    fresh_db.execute("INSERT INTO inbox (path, seen_at) VALUES ('/in/b.JPG', 0)")
+    fresh_db.execute("INSERT INTO events (at, level, message) VALUES (?, 'WARNING', 'quarantined /in/x: empty file')",
+                     (time.time(),))
+    now = time.time()
+    fresh_db.execute("INSERT INTO service (id, pid, started_at, heartbeat_at, running_as_root) VALUES (1, ?, ?, ?, 1)",
+                     (os.getpid(), now - 3700, now))
+    s = report.status(fresh_db)
+    assert s["photos"] == {"queued": 1, "done": 2, "quarantined": 1, "failed": 0}
+    assert s["stars"] == {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1}
+    assert s["queue_depth"] == 2 and s["running"] and s["uptime_seconds"] >= 3700
+    assert s["last_error"]["message"].endswith("empty file")
+    text = report.format_status(s)
+    assert text.startswith("WARNING: the service runs as root") and "up 1h" in text
+
+
+def test_status_says_not_running_when_the_process_is_gone(fresh_db):
+    fresh_db.execute("INSERT INTO service (id, pid, started_at, heartbeat_at) VALUES (1, 999999999, 0, 0)")
+    assert report.status(fresh_db)["running"] is False

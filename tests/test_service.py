@@ -1,0 +1,231 @@
+"""End to end: the daemon as a subprocess, on real photos, through crashes and slow writers."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import DATA
+
+pytestmark = pytest.mark.e2e
+
+GOOD = ["ivan.jpg", "clapton-2.jpg", "kit_with_rose.jpg", "no-faces.jpg", "inspireface_blur_face.jpg",
+        "SonyDSC-P5_DSC00001.JPG", "two_people.ARW", "KodakDC120_P003913.KDC", "edge_jpeg_named_as_D70s.nef"]
+BROKEN = ["edge_stripped_exiftool_Nikon.nef", "edge_stripped_exiftool.dng"]
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+class Daemon:
+    def __init__(self, root: Path, mode: str = "move", settle: float = 1.0):
+        self.root = root
+        self.inbox = root / "inbox"
+        self.library = root / "library"
+        self.db = root / "state" / "starsort.db"
+        self.config = root / "config.yaml"
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            f"inboxes: [{self.inbox}]\nlibrary: {self.library}\ndatabase: {self.db}\n"
+            f"mode: {mode}\nsettle_seconds: {settle}\nrescan_interval: 2\n")
+        self.env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / "cfg"),
+                    "XDG_STATE_HOME": str(root / "xdgstate")}
+        self.proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "starsort", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def once(self) -> subprocess.CompletedProcess:
+        r = self.cli("run", "--once", "--config", str(self.config))
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r
+
+    def start(self) -> None:
+        self.log = open(self.root / "daemon.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "starsort", "run", "--config", str(self.config)],
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def report(self) -> list[dict]:
+        r = self.cli("report", "--format", "csv", "--config", str(self.config))
+        assert r.returncode == 0, r.stderr
+        return list(csv.DictReader(io.StringIO(r.stdout)))
+
+    def query(self, sql: str) -> list[tuple]:
+        if not self.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+
+    def wait(self, pred, timeout: float = 240, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited early ({self.proc.returncode}):\n{self.tail()}")
+            if pred():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}\n{self.tail()}")
+
+    def tail(self) -> str:
+        p = self.root / "daemon.log"
+        return p.read_text()[-3000:] if p.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        return code
+
+
+def _fill_mixed_inbox(inbox: Path) -> dict[str, str]:
+    """Real photos, a RAW+JPEG pair in a subfolder, a sidecar, and broken files. Returns {name: sha}."""
+    import shutil
+    for name in GOOD + BROKEN:
+        shutil.copyfile(DATA / name, inbox / name)
+    pair = inbox / "card1" / "DCIM"
+    pair.mkdir(parents=True)
+    shutil.copyfile(DATA / "two_people.ARW", pair / "DSC00008.ARW")
+    shutil.copyfile(DATA / "kit_with_rose.jpg", pair / "DSC00008.JPG")
+    (pair / "DSC00008.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt>'
+        '<rdf:li xml:lang="x-default">first dance</rdf:li></rdf:Alt></dc:title></rdf:Description>'
+        '</rdf:RDF></x:xmpmeta>')
+    (inbox / "empty.JPG").write_bytes(b"")
+    good = (DATA / "SonyDSC-P5_DSC00001.JPG").read_bytes()
+    (inbox / "truncated.JPG").write_bytes(good[: len(good) // 2])
+    (inbox / "notes.JPG").write_text("not a photo at all\n")
+    (inbox / "clip.MP4").write_bytes(b"\0\0\0\x18ftypisom" + b"\0" * 100)
+    (inbox / ".DS_Store").write_bytes(b"finder junk")           # ignored, stays
+    return {str(p.relative_to(inbox)): _sha(p) for p in _files(inbox)}
+
+
+def test_run_once_files_a_mixed_inbox_completely_and_byte_identical(tmp_path):
+    d = Daemon(tmp_path)
+    inputs = _fill_mixed_inbox(d.inbox)
+    d.once()
+
+    assert [p.name for p in _files(d.inbox)] == []                   # the inbox is empty
+    filed = _files(d.library)
+    filed_hashes = sorted(_sha(p) for p in filed if p.suffix.lower() != ".xmp")
+    photo_hashes = sorted(h for n, h in inputs.items() if not n.endswith(".xmp"))
+    assert filed_hashes == photo_hashes                               # each input exactly once, intact
+
+    rows = d.report()
+    by_name = {Path(r["original_path"]).name: r for r in rows}
+    covered = {Path(r["original_path"]).name for r in rows} | {Path(r["pair_path"]).name for r in rows if r["pair_path"]}
+    assert {Path(n).name for n in inputs if not n.endswith(".xmp")} <= covered
+
+    pair = by_name["DSC00008.ARW"]
+    assert pair["kind"] == "raw" and Path(pair["pair_path"]).name == "DSC00008.JPG"
+    assert Path(pair["current_path"]).parent == Path(pair["pair_path"]).parent
+    sidecar = Path(pair["current_path"]).with_suffix(".xmp")
+    assert "first dance" in sidecar.read_text()                       # moved along, merged not replaced
+    assert f'xmp:Rating="{pair["stars"]}"' in sidecar.read_text() or \
+        f"<xmp:Rating>{pair['stars']}</xmp:Rating>" in sidecar.read_text()
+
+    for name in GOOD:
+        r = by_name[name]
+        assert r["state"] == "done", (name, r["error"])
+        assert 1 <= int(r["stars"]) <= 5
+        assert Path(r["current_path"]).parent.name == ("1-star" if r["stars"] == "1" else f"{r['stars']}-stars")
+        assert r["phash"] and r["cluster_id"] and r["captured_at"]
+    assert by_name["edge_jpeg_named_as_D70s.nef"]["kind"] == "jpeg"   # judged by its bytes, name kept
+    assert int(by_name["kit_with_rose.jpg"]["faces"]) == 2
+    assert by_name["SonyDSC-P5_DSC00001.JPG"]["camera_model"] == "CYBERSHOT"
+
+    for name in BROKEN + ["empty.JPG", "truncated.JPG", "notes.JPG", "clip.MP4"]:
+        r = by_name[name]
+        assert r["state"] == "quarantined" and r["error"], name
+        assert Path(r["current_path"]).parent == d.library / "quarantine"
+    assert "empty" in by_name["empty.JPG"]["error"]
+    assert "truncated" in by_name["truncated.JPG"]["error"].lower()
+
+    status = json.loads(d.cli("status", "--json", "--config", str(d.config)).stdout)
+    assert status["photos"]["quarantined"] == 6 and status["queue_depth"] == 0
+    assert sum(status["stars"].values()) == status["photos"]["done"] == len(GOOD) + 1
+    assert "quarantined" in status["last_error"]["message"]
+
+
+def test_copy_mode_leaves_the_originals_and_a_second_run_files_nothing_twice(tmp_path):
+    d = Daemon(tmp_path, mode="copy")
+    import shutil
+    for name in ("ivan.jpg", "two_people.ARW"):
+        shutil.copyfile(DATA / name, d.inbox / name)
+    d.once()
+    d.once()
+    assert sorted(p.name for p in _files(d.inbox)) == ["ivan.jpg", "two_people.ARW"]
+    assert sorted(p.name for p in _files(d.library) if p.suffix != ".xmp") == ["ivan.jpg", "two_people.ARW"]
+    assert len(d.report()) == 2
+
+
+def test_a_jpeg_written_in_chunks_over_six_seconds_is_filed_once_and_intact(tmp_path):
+    d = Daemon(tmp_path, settle=2.0)
+    d.start()
+    try:
+        d.wait(lambda: d.query("SELECT heartbeat_at FROM service"), what="the service to start")
+        data = (DATA / "SonyDSC-P5_DSC00001.JPG").read_bytes()
+        target = d.inbox / "tethered" / "DSC09999.JPG"
+        target.parent.mkdir()
+        chunks = 8
+        with open(target, "wb") as f:
+            for i in range(chunks):
+                f.write(data[i * len(data) // chunks:(i + 1) * len(data) // chunks])
+                f.flush()
+                time.sleep(6 / chunks)
+        d.wait(lambda: d.query("SELECT count(*) FROM photos WHERE state = 'done'") == [(1,)],
+               what="the chunked JPEG to be filed")
+        time.sleep(3)   # any second, premature queueing would show up as a second row
+        rows = d.query("SELECT state, current_path, error FROM photos")
+        assert len(rows) == 1 and rows[0][0] == "done", rows
+        assert hashlib.sha256(Path(rows[0][1]).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert not target.exists()
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+
+
+def test_kill_9_mid_run_then_a_restart_loses_nothing_and_files_nothing_twice(tmp_path):
+    import shutil
+    d = Daemon(tmp_path)
+    names = ["ivan.jpg", "clapton-2.jpg", "kit_with_rose.jpg", "no-faces.jpg", "inspireface_blur_face.jpg",
+             "two_people.ARW", "SonyDSC-P5_DSC00001.JPG"]
+    for i in range(2):
+        for n in names:
+            shutil.copyfile(DATA / n, d.inbox / f"{i}_{n}")
+    inputs = sorted(_sha(p) for p in _files(d.inbox))
+    d.start()
+    d.wait(lambda: (d.query("SELECT count(*) FROM photos WHERE state = 'done'") or [(0,)])[0][0] >= 2,
+           what="the first photos to be filed")
+    d.proc.kill()                                   # kill -9, mid-run
+    d.proc.wait()
+    d.log.close()
+    d.once()
+    assert _files(d.inbox) == []
+    filed = _files(d.library)
+    assert sorted(_sha(p) for p in filed if p.suffix != ".xmp") == inputs
+    rows = d.report()
+    assert len(rows) == len(inputs) and {r["state"] for r in rows} == {"done"}

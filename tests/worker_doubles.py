@@ -1,0 +1,20 @@
+"""Stand-ins for the analysis worker's main function (they must be importable by spawned children)."""
+from __future__ import annotations
+
+import os
+import time
+
+
+def crashing_serve(conn, config_json: str, torch_threads: int) -> None:
+    """Answers like a worker, but dies like a segfaulting decoder on 'crash' and hangs on 'hang'."""
+    conn.send(("ready", None))
+    while True:
+        req = conn.recv()
+        if req is None:
+            return
+        photo_id, path, kind = req
+        if "crash" in path:
+            os.abort()
+        if "hang" in path:
+            time.sleep(3600)
+        conn.send(("ok", {"photo_id": photo_id, "path": path}))
