@@ -42,6 +42,12 @@ def ext_kind(path: str | Path) -> str:
 
 def is_ignored(path: str | Path, root: str | Path) -> bool:
     """True for files intake must leave alone: hidden, temporary, or in another tool's cache."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # Names that are not valid UTF-8 cannot be stored as TEXT; they are
+        # logged by the scan and left where they are, never half-handled.
+        return True
     rel = os.path.relpath(str(path), str(root))
     parts = rel.split(os.sep)
     if rel.startswith(".." + os.sep) or rel == "..":

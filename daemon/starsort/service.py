@@ -104,8 +104,6 @@ class Service:
                 self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self._request_scan)
                 self.watcher.start()
                 self.scan_all()  # closes the gap between the first scan and the watch
-            self.pool.wait_ready()
-            log.info("ready: %d analysis worker(s)", self.cfg.workers)
             self.loop()
         finally:
             self.shutdown()
@@ -168,9 +166,13 @@ class Service:
     # ---- the loop ---------------------------------------------------------------
 
     def loop(self) -> None:
+        announced = False
         while not self._stop.is_set():
             if self.pool.fatal:
                 raise RuntimeError(self.pool.fatal)
+            if not announced and self.pool.idle() == self.cfg.workers:
+                log.info("ready: %d analysis worker(s)", self.cfg.workers)
+                announced = True
             with self._scan_lock:
                 requests, self._scan_requests = self._scan_requests, set()
             for folder in requests:

@@ -48,6 +48,8 @@ def walk(root: Path, library: Path) -> Iterator[str]:
             continue
         for e in entries:
             if filetype.is_ignored(e.path, root):
+                if _not_utf8(e.path):
+                    log.warning("skipping %r: its name is not valid UTF-8; rename it to have it filed", e.path)
                 continue
             try:
                 if e.is_dir(follow_symlinks=False):
@@ -56,6 +58,14 @@ def walk(root: Path, library: Path) -> Iterator[str]:
                     yield e.path
             except OSError:
                 continue
+
+
+def _not_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 class InboxHandler(FileSystemEventHandler):
