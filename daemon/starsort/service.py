@@ -255,6 +255,9 @@ class Service:
             except FileNotFoundError:
                 self.vanished(row["id"])
                 continue
+            if not row["pair_original_path"] and kind != row["kind"]:
+                # Judged by its bytes: a JPEG named .nef is a JPEG (its name is kept).
+                self.call(lambda db: db.execute("UPDATE photos SET kind = ? WHERE id = ?", (kind, row["id"])))
             if not self.pool.submit(row["id"], path, kind):
                 break
 
