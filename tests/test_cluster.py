@@ -13,7 +13,7 @@ from starsort.cluster import assign, bands, hamming
 from starsort.config import ClusterConfig
 from starsort.migrations import migrations
 
-CFG = ClusterConfig()  # max_distance 10, window 120 s
+CFG = ClusterConfig(max_distance=10)  # window 120 s; the widest distance we test the bands at
 T0 = 1_700_000_000.0
 
 

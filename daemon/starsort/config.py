@@ -96,9 +96,10 @@ class StarsConfig(Section):
 
 class ClusterConfig(Section):
     max_distance: int = Field(
-        10, ge=0, le=24,
+        6, ge=0, le=24,
         description="Largest pHash Hamming distance (of 64 bits) for a photo to join an earlier "
-        "photo's burst cluster.")
+        "photo's burst cluster. Frames of one burst differ by 0-4 bits; different face shots "
+        "taken minutes apart can be as close as 8.")
     window_seconds: float = Field(
         120.0, ge=0,
         description="Largest difference in capture time for two photos to share a cluster.")
