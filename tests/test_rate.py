@@ -1,0 +1,58 @@
+"""Rate: the share of blurry faces gives the stars; a faceless photo is rated on its frame."""
+from __future__ import annotations
+
+import pytest
+
+from starsort import rate
+from starsort.config import Config
+from starsort.job import Face, Job
+from starsort.pipeline import Context
+
+from .analysis_helpers import run
+
+DEFAULT = Config().stars.mapping
+
+
+@pytest.mark.parametrize("blurry,total,stars", [
+    (0, 4, 5), (1, 4, 4), (1, 3, 3), (2, 4, 3), (3, 4, 2), (2, 3, 2), (4, 5, 1), (4, 4, 1), (0, 1, 5), (1, 1, 1),
+])
+def test_the_default_mapping_follows_the_seed(blurry, total, stars):
+    assert rate.stars_for_share(blurry / total, DEFAULT) == stars
+
+
+def test_a_custom_mapping_is_used():
+    mapping = [(0.0, 4), (50.0, 2), (100.0, 1)]
+    assert [rate.stars_for_share(x, mapping) for x in (0, 0.2, 0.5, 0.9)] == [4, 2, 2, 1]
+
+
+def _job(scores, frame=50.0):
+    job = Job(1, "x", "jpeg")
+    job.faces = [Face((0, 0, 1, 1), [], 0.99, s, s < 10.0) for s in scores]
+    job.frame_score = frame
+    return job
+
+
+def test_a_photo_with_faces_is_rated_on_them_and_its_sharpness_is_their_mean():
+    job = _job([30.0, 5.0])
+    rate.run(job, Context(Config()))
+    assert (job.stars, job.rated_on, job.sharpness) == (3, "faces", 17.5)
+
+
+def test_a_photo_without_faces_is_rated_on_its_frame_and_says_so():
+    ctx = Context(Config())
+    sharp, soft = _job([], frame=40.0), _job([], frame=3.0)
+    rate.run(sharp, ctx)
+    rate.run(soft, ctx)
+    assert (sharp.stars, sharp.rated_on) == (4, "frame")
+    assert (soft.stars, soft.rated_on) == (1, "frame")
+
+
+def test_a_sharp_photo_outranks_its_defocused_and_motion_blurred_siblings():
+    s, f, m = (run(f"106_NIKON-D3400-35MM_{k}.JPG").stars for k in "SFM")
+    assert s > f and s > m
+
+
+def test_a_sharp_couple_outranks_the_same_couple_out_of_focus():
+    sharp, soft = run("two_people.ARW"), run("two_people_defocus.ARW")
+    assert sharp.rated_on == soft.rated_on == "faces"
+    assert sharp.stars > soft.stars
