@@ -208,7 +208,7 @@ def _raw_exif(path: str) -> tuple[str | None, str | None]:
     """Capture time and model through exiv2; a raw it cannot parse still gets analysed."""
     try:
         import pyexiv2
-        pyexiv2.set_log_level(4)   # exiv2's warnings about maker notes are noise in a service log
+        pyexiv2.set_log_level(3)   # errors only: maker-note warnings are noise in a service log (mute would hide errors)
         with pyexiv2.Image(path) as img:
             exif = img.read_exif()
     except Exception as e:  # noqa: BLE001 - metadata is optional; pixels are what matter
