@@ -184,7 +184,7 @@ _MIN_BITS_PER_PIXEL = 0.25
 def _check_has_pixel_data(path: str, raw: rawpy.RawPy) -> None:
     """Refuse a raw whose file is too small to hold the image it declares.
 
-    A metadata-only stub (exiftool's stripped DNG) makes LibRaw "decode"
+    A metadata-only file (exiftool's stripped DNG) makes LibRaw "decode"
     whatever its reused buffers held: in a worker that decoded another photo
     before, that is a plausible-looking picture, which would be rated.
     """
