@@ -229,3 +229,17 @@ def test_kill_9_mid_run_then_a_restart_loses_nothing_and_files_nothing_twice(tmp
     assert sorted(_sha(p) for p in filed if p.suffix != ".xmp") == inputs
     rows = d.report()
     assert len(rows) == len(inputs) and {r["state"] for r in rows} == {"done"}
+
+
+def test_a_raw_that_lands_after_its_jpeg_was_filed_follows_it_under_the_same_name(tmp_path):
+    import shutil
+    d = Daemon(tmp_path)
+    shutil.copyfile(DATA / "kit_with_rose.jpg", d.inbox / "DSC00042.JPG")
+    d.once()
+    [first] = d.report()
+    shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00042.ARW")
+    d.once()
+    [row] = d.report()                                   # still one photo
+    assert row["current_path"] == first["current_path"]
+    assert Path(row["pair_path"]) == Path(first["current_path"]).with_suffix(".ARW")
+    assert Path(row["pair_path"]).exists() and _files(d.inbox) == []

@@ -226,10 +226,10 @@ class Filer:
                 return self.complete(photo_id)
             except Collision as c:
                 log.info("name %s was taken while filing; choosing another", c)
-                self._unplan(photo_id)
+                self.unplan(photo_id)
         raise RuntimeError(f"could not find a free name for photo {photo_id}")
 
-    def _unplan(self, photo_id: int) -> None:
+    def unplan(self, photo_id: int) -> None:
         """Take back a group's placements that are provably ours; sources are all still there."""
         rows = self.call(lambda db: list(db.query(
             "SELECT * FROM moves WHERE photo_id = ? AND state != 'done'", [photo_id])))

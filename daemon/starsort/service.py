@@ -130,7 +130,7 @@ class Service:
                 self._finish_filing(photo_id, self.filer.complete(photo_id))
             except (Collision, SourceChanged) as e:
                 log.warning("interrupted filing of photo %d cannot be finished as planned (%s); filing again", photo_id, e)
-                self.filer._unplan(photo_id)
+                self.filer.unplan(photo_id)
                 self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed' WHERE id = ?", (photo_id,)))
 
         def reset(db: Database) -> None:
@@ -362,13 +362,13 @@ class Service:
             placed = self.filer.file(row["id"], members, dest, self.copy)
         except SourceChanged as e:
             log.warning("%s; it will be analysed again", e)
-            self.filer._unplan(row["id"])
+            self.filer.unplan(row["id"])
             self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
             return
         except OSError as e:
             # Disk full, read-only library, permissions: the sources are intact
             # (nothing is unlinked before every member is placed).
-            self.filer._unplan(row["id"])
+            self.filer.unplan(row["id"])
             self.fail(row["id"], f"cannot file into {dest}: {e}")
             return
         self._finish_filing(row["id"], placed, final_state)

@@ -29,6 +29,10 @@ from .filing import photo_stem
 log = logging.getLogger(__name__)
 
 EMPTY_FILE_GRACE = 5.0
+# A lone raw or JPEG joins an already-filed partner only if that partner was
+# queued this recently: a camera's file counter wraps, and DSC00042 a month
+# later is a different photo.
+FOLLOW_WINDOW = 600.0
 
 
 @dataclass
@@ -145,6 +149,15 @@ def admit(db: Database, ready: list[Ready], copy_mode: bool, now: float | None =
         partner = None
         if len(raws) == 1 and len(jpegs) == 1 and path in raws + jpegs:
             partner = jpegs[0] if path == raws[0] else raws[0]
+        if partner is None and kind in ("raw", "jpeg") and len(raws) + len(jpegs) == 1:
+            # Alone on disk, but its partner may have been filed already
+            # (tethering software writes the JPEG first, the raw seconds later).
+            filed = _filed_photo_with_stem(db, path)
+            if (filed and filed["pair_original_path"] is None and now - filed["queued_at"] <= FOLLOW_WINDOW
+                    and filetype.ext_kind(filed["original_path"]) == ("jpeg" if kind == "raw" else "raw")):
+                actions.append({"action": "follow", "path": path, "photo": filed, "role": "pair"})
+                _forget(db, path, ready_paths)
+                continue
         if partner is None:
             _queue(db, original=path, pair=None, kind=kind if kind != "sidecar" else "other",
                    size=r.size, mtime_ns=r.mtime_ns, now=now)
