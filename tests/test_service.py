@@ -243,3 +243,40 @@ def test_a_raw_that_lands_after_its_jpeg_was_filed_follows_it_under_the_same_nam
     assert row["current_path"] == first["current_path"]
     assert Path(row["pair_path"]) == Path(first["current_path"]).with_suffix(".ARW")
     assert Path(row["pair_path"]).exists() and _files(d.inbox) == []
+
+
+def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_once_repaired(tmp_path):
+    import shutil
+    if os.geteuid() == 0:
+        # root ignores permissions; a file where the star folder should be blocks it just as well
+        blocker = "file"
+    else:
+        blocker = "chmod"
+    d = Daemon(tmp_path)
+    d.config.write_text(d.config.read_text().replace("rescan_interval: 2", "rescan_interval: 1"))
+    d.library.mkdir()
+    for n in range(1, 6):
+        if blocker == "file":
+            (d.library / ("1-star" if n == 1 else f"{n}-stars")).write_text("not a folder")
+    if blocker == "chmod":
+        d.library.chmod(0o500)
+    d.start()
+    try:
+        d.wait(lambda: d.query("SELECT heartbeat_at FROM service"), what="the service to start")
+        src = d.inbox / "IMG_1.JPG"
+        shutil.copyfile(DATA / "ivan.jpg", src)
+        d.wait(lambda: d.query("SELECT count(*) FROM events WHERE message LIKE '%will retry%'") not in ([], [(0,)]),
+               what="the filing error")
+        assert src.exists()                                     # the original is untouched
+        assert d.query("SELECT state FROM photos") == [("analysed",)]
+        if blocker == "file":
+            for n in range(1, 6):
+                (d.library / ("1-star" if n == 1 else f"{n}-stars")).unlink()
+        else:
+            d.library.chmod(0o755)
+        d.wait(lambda: d.query("SELECT state FROM photos") == [("done",)], what="filing to resume")
+        assert not src.exists()
+        assert d.stop() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()

@@ -95,3 +95,8 @@ def test_an_exception_while_recording_does_not_kill_the_observer(tmp_path):
         assert all(o.is_alive() for o in w.observers.values())
     finally:
         w.stop()
+
+
+def test_the_filesystem_type_of_a_folder_is_read_from_mountinfo(tmp_path):
+    assert watcher.filesystem_type(tmp_path) is not None
+    assert watcher.filesystem_type(Path("/proc")) == "proc"

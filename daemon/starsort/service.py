@@ -54,6 +54,7 @@ class Service:
         self._last_scan = 0.0
         self._last_heartbeat = 0.0
         self._scan_requests: set[str] = set()
+        self._retry_at: dict[int, float] = {}
         self._scan_lock = threading.Lock()
 
     # ---- plumbing ---------------------------------------------------------------
@@ -82,8 +83,13 @@ class Service:
     def run(self) -> int:
         self._install_signals()
         running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-        for d in [self.library, *[star_folder(s) for s in range(1, 6)], QUARANTINE]:
-            (self.library / d).mkdir(parents=True, exist_ok=True)
+        for d in [*[star_folder(s) for s in range(1, 6)], QUARANTINE]:
+            try:
+                (self.library / d).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                # An unmounted or read-only library is not a reason to stop
+                # watching: filing retries until it is back.
+                log.error("cannot create %s: %s", self.library / d, e)
         self.writer = Writer(self.cfg.database).start()
         self.filer = Filer(self.call, self.library)
         now = time.time()
@@ -225,15 +231,19 @@ class Service:
         if self._stop.is_set() or not self.pool.idle():
             return
         busy = set(self.pool.in_flight())
+        now = time.monotonic()
+        waiting = [i for i, t in self._retry_at.items() if t > now]
         rows = self.call(lambda db: list(db.query(
-            "SELECT * FROM photos WHERE state IN ('queued', 'analysed') ORDER BY id LIMIT ?",
-            [len(busy) + self.pool.idle() + 8])))
+            "SELECT * FROM photos WHERE state IN ('queued', 'analysed') AND id NOT IN (SELECT value FROM json_each(?))"
+            " ORDER BY id LIMIT ?", [json.dumps(waiting), len(busy) + self.pool.idle() + 8])))
         for row in rows:
             if row["id"] in busy:
                 continue
             if row["state"] == "analysed":
-                # Analysis is stored but filing did not happen (a crash or a stop).
-                self.file(row["id"])
+                # Analysis is stored but filing did not happen (a crash, a stop, a full disk).
+                if self._retry_at.get(row["id"], 0) <= time.monotonic():
+                    self._retry_at.pop(row["id"], None)
+                    self.file(row["id"])
                 continue
             path = row["pair_original_path"] or row["original_path"]
             try:
@@ -366,10 +376,18 @@ class Service:
             self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
             return
         except OSError as e:
-            # Disk full, read-only library, permissions: the sources are intact
-            # (nothing is unlinked before every member is placed).
+            # Disk full, read-only or unmounted library, permissions: the
+            # sources are intact (nothing is unlinked before every member is
+            # placed). The service retries after rescan_interval, so it
+            # resumes by itself once the disk is repaired; --once gives up.
             self.filer.unplan(row["id"])
-            self.fail(row["id"], f"cannot file into {dest}: {e}")
+            if self.once:
+                self.fail(row["id"], f"cannot file into {dest}: {e}")
+            else:
+                self._retry_at[row["id"]] = time.monotonic() + self.cfg.rescan_interval
+                self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed', error = ? WHERE id = ?",
+                                                (f"cannot file into {dest}: {e}", row["id"])))
+                self.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
             return
         self._finish_filing(row["id"], placed, final_state)
 

@@ -104,6 +104,28 @@ class InboxHandler(FileSystemEventHandler):
             log.exception("watch event for %r could not be recorded", getattr(event, "src_path", "?"))
 
 
+NETWORK_FILESYSTEMS = frozenset({"cifs", "smb3", "smbfs", "nfs", "nfs4", "fuse.sshfs", "9p", "afpfs"})
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The filesystem type of the mount holding `path`, from /proc/self/mountinfo (Linux)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, fstype = "", None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount = fields[4].replace("\\040", " ")
+        if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+            best, fstype = mount, right.split()[0]
+    return fstype
+
+
 class Watcher:
     """One recursive observer per inbox; restarts a dead one, falls back to polling."""
 
@@ -117,6 +139,16 @@ class Watcher:
 
     def _start_one(self, inbox: Path) -> None:
         handler = InboxHandler(inbox, self.library, self.record, self.rescan)
+        fstype = filesystem_type(inbox)
+        if fstype in NETWORK_FILESYSTEMS:
+            # inotify never hears about writes made by another machine
+            # (watchdog README, "About using watchdog with CIFS").
+            log.info("%s is on %s: polling it instead of using inotify", inbox, fstype)
+            obs = PollingObserver(timeout=2.0)
+            obs.schedule(handler, str(inbox), recursive=True)
+            obs.start()
+            self.observers[inbox] = obs
+            return
         obs = Observer()
         try:
             obs.schedule(handler, str(inbox), recursive=True)
