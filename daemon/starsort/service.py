@@ -130,7 +130,11 @@ class Service:
     def recover(self) -> None:
         """Finish what a crash interrupted, looking at the disk rather than trusting the journal."""
         self.filer.sweep_temp_files()
-        for photo_id in self.filer.unfinished():
+        # Unfinished journal rows, and photos whose moves all finished but
+        # whose own row was not updated before the crash.
+        in_filing = self.call(lambda db: [r[0] for r in db.execute(
+            "SELECT id FROM photos WHERE state = 'filing' AND id IN (SELECT photo_id FROM moves)")])
+        for photo_id in sorted(set(self.filer.unfinished()) | set(in_filing)):
             log.info("finishing the interrupted filing of photo %d", photo_id)
             try:
                 self._finish_filing(photo_id, self.filer.complete(photo_id))

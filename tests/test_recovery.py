@@ -1,0 +1,81 @@
+"""Start-up recovery finishes whatever a crash interrupted, from the state on disk."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starsort.config import Config
+from starsort.db import Writer
+from starsort.filing import Filer
+from starsort.service import Service
+
+from .conftest import copy_fixture
+
+
+def _service(folders) -> Service:
+    cfg = Config.model_validate({"inboxes": [str(folders["inbox"])], "library": str(folders["library"]),
+                                 "database": str(folders["db"]), "xmp": {"enabled": False}})
+    svc = Service(cfg, once=True)
+    svc.writer = Writer(cfg.database).start()
+    svc.filer = Filer(svc.call, svc.library)
+    return svc
+
+
+def _photo(svc, original: str, state: str, stars: int = 4) -> int:
+    now = time.time()
+    return svc.call(lambda db: db.execute(
+        "INSERT INTO photos (original_path, kind, state, stars, queued_at, updated_at)"
+        " VALUES (?, 'jpeg', ?, ?, ?, ?) RETURNING id", (original, state, stars, now, now)).fetchone()[0])
+
+
+def test_a_photo_whose_moves_finished_before_the_crash_is_marked_done(folders):
+    svc = _service(folders)
+    try:
+        src = copy_fixture("ivan.jpg", folders["inbox"])
+        dst = folders["library"] / "4-stars" / "ivan.jpg"
+        dst.parent.mkdir(parents=True)
+        src.rename(dst)                                    # the move happened ...
+        pid = _photo(svc, str(src), "filing")
+        now = time.time()
+        svc.call(lambda db: db.execute(
+            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+            " VALUES (?, 'primary', ?, ?, 0, 'done', ?, ?)", (pid, str(src), str(dst), now, now)))
+        svc.recover()                                      # ... but the photo row still said 'filing'
+        row = svc.call(lambda db: db.execute("SELECT state, current_path FROM photos").fetchone())
+        assert row == ("done", str(dst))
+    finally:
+        svc.writer.close()
+
+
+def test_a_link_made_just_before_the_crash_is_finished_and_the_source_removed(folders):
+    svc = _service(folders)
+    try:
+        src = copy_fixture("ivan.jpg", folders["inbox"])
+        dst = folders["library"] / "4-stars" / "ivan.jpg"
+        dst.parent.mkdir(parents=True)
+        import os
+        os.link(src, dst)                                  # linked, journal still says 'planned'
+        pid = _photo(svc, str(src), "filing")
+        now = time.time()
+        svc.call(lambda db: db.execute(
+            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+            " VALUES (?, 'primary', ?, ?, 0, 'planned', ?, ?)", (pid, str(src), str(dst), now, now)))
+        (dst.parent / ".starsort-deadbeef.tmp").write_bytes(b"half a copy")
+        svc.recover()
+        assert not src.exists() and dst.exists()
+        assert not (dst.parent / ".starsort-deadbeef.tmp").exists()
+        assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("done",)
+    finally:
+        svc.writer.close()
+
+
+def test_a_photo_filed_nowhere_before_the_crash_goes_back_to_be_filed(folders):
+    svc = _service(folders)
+    try:
+        src = copy_fixture("ivan.jpg", folders["inbox"])
+        _photo(svc, str(src), "filing")
+        svc.recover()
+        assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("analysed",)
+        assert Path(src).exists()
+    finally:
+        svc.writer.close()
