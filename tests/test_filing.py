@@ -82,7 +82,7 @@ def test_darktable_style_sidecars_keep_their_double_extension(folders):
     found = [os.path.basename(p) for p in filing.find_sidecars([str(inbox / "IMG_1.ARW")])]
     assert found == ["IMG_1.ARW.xmp", "IMG_1.xmp"]
     m = Member("sidecar", str(inbox / "IMG_1.ARW.xmp"))
-    assert filing._dest_name(m, "IMG_1", "IMG_1_2") == "IMG_1_2.ARW.xmp"
+    assert filing.dest_name(m, "IMG_1", "IMG_1_2") == "IMG_1_2.ARW.xmp"
 
 
 def test_across_filesystems_the_copy_is_verified_before_the_source_goes(fresh_db, folders, monkeypatch):

@@ -87,7 +87,7 @@ def find_sidecars(photo_paths: list[str]) -> list[str]:
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]")
 
 
-def _dest_name(member: Member, old_stem: str, new_stem: str) -> str:
+def dest_name(member: Member, old_stem: str, new_stem: str) -> str:
     name = os.path.basename(member.src)
     rest = name[len(old_stem):] if name.startswith(old_stem) else os.path.splitext(name)[1]
     return _UNSAFE.sub("_", new_stem + rest)
@@ -98,7 +98,7 @@ def plan(dest_dir: Path, members: list[Member], reserved: set[str]) -> dict[str,
     old_stem = photo_stem(members[0].src)
     for n in range(1, 100_000):
         stem = old_stem if n == 1 else f"{old_stem}_{n}"
-        dsts = {m.src: str(dest_dir / _dest_name(m, old_stem, stem)) for m in members}
+        dsts = {m.src: str(dest_dir / dest_name(m, old_stem, stem)) for m in members}
         if len(set(dsts.values())) != len(dsts):
             continue
         if not any(os.path.lexists(d) or d in reserved for d in dsts.values()):

@@ -29,7 +29,8 @@ from sqlite_utils import Database
 from . import cluster, filetype, settle, watcher, xmp
 from .config import Config
 from .db import Writer, transaction
-from .filing import QUARANTINE, Collision, Filer, Member, SourceChanged, find_sidecars, star_folder
+from .filing import (QUARANTINE, Collision, Filer, Member, SourceChanged, dest_name, find_sidecars, photo_stem,
+                     star_folder)
 from .job import BadInput
 from .worker import Pool
 
@@ -423,14 +424,10 @@ class Service:
 
     def follow(self, photo: dict, path: str, role: str) -> None:
         """File a late pair member or sidecar next to its already-filed photo."""
+        # Same folder, same (possibly suffixed) stem as the photo it belongs to.
         dest = Path(photo["current_path"]).parent
-        stem_src = photo["original_path"]
-        members = [Member("primary", stem_src), Member(role, path)]
-        # Reuse the photo's filed stem: plan against a group whose primary
-        # already sits at current_path.
-        new_stem = os.path.basename(photo["current_path"]).split(".", 1)[0]
-        from .filing import _dest_name, photo_stem
-        dst = dest / _dest_name(members[1], photo_stem(stem_src), new_stem)
+        new_stem = os.path.splitext(os.path.basename(photo["current_path"]))[0]
+        dst = dest / dest_name(Member(role, path), photo_stem(photo["original_path"]), new_stem)
         if os.path.lexists(dst):
             self.quarantine_file(path, f"{dst.name} already exists next to its photo")
             return
