@@ -15,6 +15,3 @@ from .job import Job
 def run(job: Job, ctx) -> None:
     job.phash = str(imagehash.phash(Image.fromarray(job.image), hash_size=8))
 
-
-def distance(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
