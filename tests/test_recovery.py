@@ -1,8 +1,11 @@
 """Start-up recovery finishes whatever a crash interrupted, from the state on disk."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from starsort.config import Config
 from starsort.db import Writer
@@ -10,6 +13,13 @@ from starsort.filing import Filer
 from starsort.service import Service
 
 from .conftest import copy_fixture
+
+
+@pytest.fixture
+def svc(folders):
+    service = _service(folders)
+    yield service
+    service.writer.close()
 
 
 def _service(folders) -> Service:
@@ -28,54 +38,40 @@ def _photo(svc, original: str, state: str, stars: int = 4) -> int:
         " VALUES (?, 'jpeg', ?, ?, ?, ?) RETURNING id", (original, state, stars, now, now)).fetchone()[0])
 
 
-def test_a_photo_whose_moves_finished_before_the_crash_is_marked_done(folders):
-    svc = _service(folders)
-    try:
-        src = copy_fixture("ivan.jpg", folders["inbox"])
-        dst = folders["library"] / "4-stars" / "ivan.jpg"
-        dst.parent.mkdir(parents=True)
-        src.rename(dst)                                    # the move happened ...
-        pid = _photo(svc, str(src), "filing")
-        now = time.time()
-        svc.call(lambda db: db.execute(
-            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
-            " VALUES (?, 'primary', ?, ?, 0, 'done', ?, ?)", (pid, str(src), str(dst), now, now)))
-        svc.recover()                                      # ... but the photo row still said 'filing'
-        row = svc.call(lambda db: db.execute("SELECT state, current_path FROM photos").fetchone())
-        assert row == ("done", str(dst))
-    finally:
-        svc.writer.close()
+def _journal(svc, photo_id: int, src: Path, dst: Path, state: str) -> None:
+    now = time.time()
+    svc.call(lambda db: db.execute(
+        "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+        " VALUES (?, 'primary', ?, ?, 0, ?, ?, ?)", (photo_id, str(src), str(dst), state, now, now)))
 
 
-def test_a_link_made_just_before_the_crash_is_finished_and_the_source_removed(folders):
-    svc = _service(folders)
-    try:
-        src = copy_fixture("ivan.jpg", folders["inbox"])
-        dst = folders["library"] / "4-stars" / "ivan.jpg"
-        dst.parent.mkdir(parents=True)
-        import os
-        os.link(src, dst)                                  # linked, journal still says 'planned'
-        pid = _photo(svc, str(src), "filing")
-        now = time.time()
-        svc.call(lambda db: db.execute(
-            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
-            " VALUES (?, 'primary', ?, ?, 0, 'planned', ?, ?)", (pid, str(src), str(dst), now, now)))
-        (dst.parent / ".starsort-deadbeef.tmp").write_bytes(b"half a copy")
-        svc.recover()
-        assert not src.exists() and dst.exists()
-        assert not (dst.parent / ".starsort-deadbeef.tmp").exists()
-        assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("done",)
-    finally:
-        svc.writer.close()
+def test_a_photo_whose_moves_finished_before_the_crash_is_marked_done(folders, svc):
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    dst = folders["library"] / "4-stars" / "ivan.jpg"
+    dst.parent.mkdir(parents=True)
+    src.rename(dst)                                    # the move happened ...
+    _journal(svc, _photo(svc, str(src), "filing"), src, dst, "done")
+    svc.recover()                                      # ... but the photo row still said 'filing'
+    row = svc.call(lambda db: db.execute("SELECT state, current_path FROM photos").fetchone())
+    assert row == ("done", str(dst))
 
 
-def test_a_photo_filed_nowhere_before_the_crash_goes_back_to_be_filed(folders):
-    svc = _service(folders)
-    try:
-        src = copy_fixture("ivan.jpg", folders["inbox"])
-        _photo(svc, str(src), "filing")
-        svc.recover()
-        assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("analysed",)
-        assert Path(src).exists()
-    finally:
-        svc.writer.close()
+def test_a_link_made_just_before_the_crash_is_finished_and_the_source_removed(folders, svc):
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    dst = folders["library"] / "4-stars" / "ivan.jpg"
+    dst.parent.mkdir(parents=True)
+    os.link(src, dst)                                  # linked, journal still says 'planned'
+    _journal(svc, _photo(svc, str(src), "filing"), src, dst, "planned")
+    (dst.parent / ".starsort-deadbeef.tmp").write_bytes(b"half a copy")
+    svc.recover()
+    assert not src.exists() and dst.exists()
+    assert not (dst.parent / ".starsort-deadbeef.tmp").exists()
+    assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("done",)
+
+
+def test_a_photo_filed_nowhere_before_the_crash_goes_back_to_be_filed(folders, svc):
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    _photo(svc, str(src), "filing")
+    svc.recover()
+    assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("analysed",)
+    assert Path(src).exists()

@@ -316,7 +316,7 @@ def _preview(raw: rawpy.RawPy, path: str, sensor: tuple[int, int], orientation: 
     try:
         thumb = raw.extract_thumb()
     except rawpy.LibRawError as e:
-        # No preview is normal (DNG stubs, old bodies): demosaic instead.
+        # Many DNGs and old bodies carry no preview: demosaic at half size instead.
         log.debug("%s: no usable preview (%s)", path, _libraw_msg(e))
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
