@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench example install-service clean
+.PHONY: install run test test-fast faults bench example install-service clean
 
 install: $(STAMP)
 
@@ -27,14 +27,23 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The long fault-injection suite (tests/faults; `make test` runs it short):
+# every crash point, 130 kill/restart cycles, a 1,200-file burst, 6,000 files
+# behind a frozen daemon. About 20 minutes; figures in .faults-results.json.
+faults: install
+	STARSORT_FAULTS_LONG=1 $(BIN)/python -m pytest -q -s tests/faults
+
 # Unit tests only: no observers, no subprocesses.
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"
 
+# The speed benchmark (issue 5): starsort against the seed-style pipeline on
+# 24 MP photos, generated into bench/.cache; writes bench/results.md. About
+# 10 minutes on 2 cores. The narrower scripts stay runnable by hand:
+# bench/bench_analysis.py (calibration), bench_cluster.py, bench_pipeline.py,
+# profile_analysis.py.
 bench: install
-	$(BIN)/python bench/bench_analysis.py
-	$(BIN)/python bench/bench_cluster.py
-	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_speed.py
 
 # Regenerate config/example.yaml from the schema (a test checks it is in step).
 example: install

@@ -115,3 +115,21 @@ def test_every_cli_command_has_help():
             yield from walk(sub)
     for cmd in walk(cli):
         assert cmd.help, f"{cmd.name} is missing its help"
+
+
+def test_the_xmp_keys_of_issue_6_have_the_documented_defaults():
+    x = config.parse({}).xmp
+    assert (x.sidecar_naming, x.pick_label, x.rate_rejects_as, x.xmp_in_jpeg) == ("adobe", "Green", 1, False)
+
+
+@pytest.mark.parametrize("old,new", [("adobe", "adobe"), ("darktable", "ext"), ("both", "both")])
+def test_a_config_with_the_old_naming_key_still_loads(old, new):
+    assert config.parse({"xmp": {"naming": old}}).xmp.sidecar_naming == new
+
+
+def test_rate_in_place_is_a_mode_and_bad_xmp_values_are_refused_by_key():
+    assert config.parse({"mode": "rate-in-place"}).mode == "rate-in-place"
+    with pytest.raises(config.ConfigError) as e:
+        config.parse({"xmp": {"sidecar_naming": "darktable-ish", "rate_rejects_as": 0, "pick_label": " "}})
+    keys = sorted(line.split(":")[0] for line in e.value.problems)
+    assert keys == ["xmp.pick_label", "xmp.rate_rejects_as", "xmp.sidecar_naming"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from starsort import filing
-from starsort.filing import Filer, Member
+from starsort.filing import Filer, Member, SourceChanged, place
 
 from .conftest import copy_fixture
 
@@ -182,3 +182,17 @@ def test_a_crash_at_any_filesystem_step_is_finished_at_start_up_with_nothing_los
         if not crashed:
             break
     assert step > 6  # the loop really did crash at every step of a group move
+
+
+def test_a_source_swapped_for_a_symlink_is_not_filed_and_its_target_is_untouched(tmp_path):
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("not a photo")
+    src = tmp_path / "inbox" / "DSC00001.JPG"
+    src.parent.mkdir()
+    src.symlink_to(secret)
+    for copy in (False, True):
+        with pytest.raises(SourceChanged):
+            place(str(src), str(tmp_path / "library" / f"DSC00001_{int(copy)}.JPG"), copy)
+    assert not (tmp_path / "library").exists() or not any((tmp_path / "library").iterdir())
+    assert secret.read_text() == "not a photo" and src.is_symlink()

@@ -23,7 +23,7 @@ def test_the_csv_has_exactly_the_contract_columns_in_order(fresh_db):
     header = next(csv.reader(io.StringIO(report.render(fresh_db, "csv"))))
     assert header == ["original_path", "current_path", "pair_path", "kind", "state", "error", "stars", "faces",
                       "blurry_faces", "face_scores", "frame_score", "phash", "cluster_id", "is_pick",
-                      "captured_at", "camera_model"]
+                      "captured_at", "camera_model", "exif_ok", "exif_missing", "exif_problems", "duplicate_of"]
 
 
 def test_a_filed_pair_reports_one_row_with_its_pair_and_its_analysis(fresh_db):
@@ -66,3 +66,32 @@ def test_status_counts_states_stars_and_shows_the_last_error_and_a_root_warning(
 def test_status_says_not_running_when_the_process_is_gone(fresh_db):
     fresh_db.execute("INSERT INTO service (id, pid, started_at, heartbeat_at) VALUES (1, 999999999, 0, 0)")
     assert report.status(fresh_db)["running"] is False
+
+
+def test_the_report_flags_a_photo_whose_exif_lacks_date_time_original(fresh_db):
+    _row(fresh_db, original_path="/in/ok.JPG", state="done", stars=4, exif_missing="[]", exif_problems="[]")
+    _row(fresh_db, original_path="/in/nodate.JPG", state="done", stars=4,
+         exif_missing='["DateTimeOriginal"]', exif_problems="[]")
+    _row(fresh_db, original_path="/in/zero.JPG", state="done", stars=4, exif_missing="[]",
+         exif_problems='["ExposureTime is 0/1 (zero or negative)", "DateTimeOriginal 1980-01-01T00:00:00 is before 1990"]')
+    ok, nodate, zero = csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))
+    assert (ok["exif_ok"], ok["exif_missing"], ok["exif_problems"]) == ("1", "", "")
+    assert (nodate["exif_ok"], nodate["exif_missing"]) == ("0", "DateTimeOriginal")
+    assert zero["exif_ok"] == "0" and zero["exif_problems"].split("; ")[0] == "ExposureTime is 0/1 (zero or negative)"
+    assert json.loads(report.render(fresh_db, "json"))[1]["exif_missing"] == ["DateTimeOriginal"]
+
+
+def test_a_photo_never_checked_has_empty_exif_columns(fresh_db):
+    _row(fresh_db, state="quarantined", error="empty file")
+    [row] = json.loads(report.render(fresh_db, "json"))
+    assert row["exif_ok"] is None and row["exif_missing"] is None and row["duplicate_of"] == ""
+
+
+def test_duplicate_of_names_the_first_photo_of_each_duplicate_group(fresh_db):
+    # 0 and 2 bits from the first; the third is 30 bits away from both.
+    for name, phash in [("a", "ab37e44b9d60944b"), ("b", "ab37e44b9d60944e"), ("c", "54c81bb4629f6bb4")]:
+        _row(fresh_db, original_path=f"/in/{name}.JPG", current_path=f"/lib/4-stars/{name}.JPG", state="done",
+             stars=4, phash=phash)
+    rows = json.loads(report.render(fresh_db, "json", duplicate_distance=2))
+    assert [r["duplicate_of"] for r in rows] == ["", "/lib/4-stars/a.JPG", ""]
+    assert [r["duplicate_of"] for r in json.loads(report.render(fresh_db, "json", duplicate_distance=1))] == ["", "", ""]

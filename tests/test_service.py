@@ -245,6 +245,25 @@ def test_a_raw_that_lands_after_its_jpeg_was_filed_follows_it_under_the_same_nam
     assert Path(row["pair_path"]).exists() and _files(d.inbox) == []
 
 
+def test_a_pair_whose_jpeg_is_cut_short_is_rated_on_its_whole_raw_and_filed_together(tmp_path):
+    import shutil
+    d = Daemon(tmp_path)
+    shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00050.ARW")
+    good = (DATA / "SonySLT-A55__DSC3755.JPG").read_bytes()
+    (d.inbox / "DSC00050.JPG").write_bytes(good[: len(good) // 2])    # a card error cut the JPEG
+    sums = {p.suffix: _sha(p) for p in _files(d.inbox)}
+    d.once()
+    [row] = d.report()
+    assert row["state"] == "done", row
+    # two_people's faces are sharp: the raw alone earns five stars.
+    assert row["stars"] == "5"
+    raw, jpeg = Path(row["current_path"]), Path(row["pair_path"])
+    assert {raw.suffix, jpeg.suffix} == {".ARW", ".JPG"} and raw.parent == jpeg.parent
+    assert raw.parent.name == "5-stars"
+    assert {p.suffix: _sha(p) for p in (raw, jpeg)} == sums
+    assert _files(d.inbox) == []
+
+
 def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_once_repaired(tmp_path):
     import shutil
     if os.geteuid() == 0:

@@ -5,7 +5,7 @@ import time
 
 from starsort.worker import Pool
 
-from .worker_doubles import crashing_serve
+from .worker_doubles import crashing_serve, decode_ahead_serve
 
 
 def _drain(pool: Pool, n: int, timeout: float = 60) -> list:
@@ -40,5 +40,19 @@ def test_a_photo_that_overruns_the_timeout_is_reported_and_its_worker_killed():
         assert results == {1: "timeout", 2: "ok"}
         pool.wait_ready(60)
         assert pool.idle() == 2
+    finally:
+        pool.close()
+
+
+def test_a_crash_while_decoding_the_next_photo_is_charged_to_that_photo_only():
+    pool = Pool("{}", 1, timeout=30, serve=decode_ahead_serve)
+    try:
+        pool.wait_ready(60)
+        assert pool.submit(1, "/in/fine.JPG", "jpeg")
+        assert pool.submit(2, "/in/crash.ARW", "raw")
+        # Photo 1 was being analysed when photo 2's decode crashed: it is not
+        # charged, and goes back to the queue (no longer in flight).
+        assert _drain(pool, 1) == [(2, "crashed", "the decoder crashed (worker exit code -6)")]
+        assert pool.in_flight() == []
     finally:
         pool.close()

@@ -235,8 +235,8 @@ def test_write_rating_does_not_follow_a_symlinked_sidecar(photo: Path, tmp_path:
     assert target.read_text(encoding="utf-8") == FOREIGN_SIDECAR
 
 
-@pytest.mark.parametrize("stars", [0, 6, -1, True, 3.0])
-def test_write_rating_raises_value_error_for_stars_outside_1_to_5(photo: Path, stars):
+@pytest.mark.parametrize("stars", [0, 6, -2, True, 3.0])
+def test_write_rating_raises_value_error_for_stars_outside_1_to_5_and_minus_1(photo: Path, stars):
     with pytest.raises(ValueError, match="stars"):
         module.write_rating(photo, stars, "adobe")
 
@@ -288,3 +288,116 @@ def test_write_rating_leaves_a_read_only_sidecar_alone(photo: Path):
         module.write_rating(photo, 5, "adobe")
 
     assert module.read_rating(sidecar) == 1
+
+
+# ---- issue 6: naming by the config's names, rejects, the pick label, XMP inside JPEGs ----------
+
+def test_sidecar_paths_gives_name_xmp_for_ext_naming_and_keeps_the_old_darktable_name():
+    assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "ext") == [Path("/p/DSC0001.ARW.xmp")]
+    assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "darktable") == [Path("/p/DSC0001.ARW.xmp")]
+
+
+def test_write_rating_writes_minus_1_for_a_reject_that_read_rating_returns(photo: Path):
+    (sidecar,) = module.write_rating(photo, module.REJECTED, "adobe")
+
+    assert xmp_keys(sidecar)["Xmp.xmp.Rating"] == "-1"
+    assert module.read_rating(sidecar) == -1
+
+
+def test_write_rating_also_rates_an_existing_sidecar_of_the_other_naming(tmp_path: Path):
+    raw = copy_raw(tmp_path)
+    darktable = tmp_path / "DSC0001.ARW.xmp"
+    darktable.write_text(FOREIGN_SIDECAR, encoding="utf-8")
+
+    written = module.write_rating(raw, 4, "adobe")
+
+    assert written == [tmp_path / "DSC0001.xmp", darktable]
+    assert module.read_rating(darktable) == 4
+    assert xmp_keys(darktable)["Xmp.dc.subject"] == ["holiday", "Ærø"]
+
+
+def test_unlabel_removes_the_label_starsort_wrote(photo: Path):
+    module.write_rating(photo, 5, "adobe", label="Green")
+
+    (sidecar,) = module.write_rating(photo, None, "adobe", unlabel="Green")
+
+    keys = xmp_keys(sidecar)
+    assert "Xmp.xmp.Label" not in keys
+    assert keys["Xmp.xmp.Rating"] == "5"
+
+
+def test_unlabel_keeps_a_label_the_photographer_changed_since(photo: Path):
+    module.write_rating(photo, 5, "adobe", label="Green")
+    (sidecar,) = module.write_rating(photo, None, "adobe", label="Red")   # as Lightroom would
+
+    module.write_rating(photo, None, "adobe", unlabel="Green")
+
+    assert module.read_label(sidecar) == "Red"
+
+
+def test_a_label_only_update_leaves_a_rating_the_photographer_changed(photo: Path):
+    sidecar = photo.with_name("DSC0001.xmp")
+    sidecar.write_text(FOREIGN_SIDECAR, encoding="utf-8")           # xmp:Rating="1" from darktable
+
+    module.write_rating(photo, None, "adobe", label="Green")
+
+    assert module.read_rating(sidecar) == 1 and module.read_label(sidecar) == "Green"
+
+
+def _scan_data(jpeg: bytes) -> bytes:
+    """Everything from the main image's start-of-scan marker: the compressed image itself.
+
+    The segments are walked by their lengths, because the EXIF thumbnail
+    inside APP1 has a start-of-scan marker of its own.
+    """
+    pos = 2
+    while jpeg[pos + 1] != 0xDA:
+        pos += 2 + int.from_bytes(jpeg[pos + 2:pos + 4], "big")
+    return jpeg[pos:]
+
+
+def test_write_rating_in_jpeg_puts_the_rating_inside_and_keeps_the_image_data(tmp_path: Path):
+    photo = tmp_path / "DSC00001.JPG"
+    shutil.copyfile(DATA / "SonySLT-A55__DSC3755.JPG", photo)
+    before = photo.read_bytes()
+    with pyexiv2.Image(str(photo)) as img:
+        exif_before = img.read_exif()
+
+    module.write_rating_in_jpeg(photo, 4, label="Green")
+
+    after = photo.read_bytes()
+    assert _scan_data(after) == _scan_data(before)
+    with pyexiv2.Image(str(photo)) as img:
+        assert img.read_xmp()["Xmp.xmp.Rating"] == "4"
+        assert img.read_xmp()["Xmp.xmp.Label"] == "Green"
+        assert img.read_exif() == exif_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DSC00001.JPG"]   # no temp file left
+
+
+def test_write_rating_in_jpeg_refuses_a_file_that_is_not_a_jpeg(tmp_path: Path):
+    raw = copy_raw(tmp_path)
+    before = sha256(raw)
+
+    with pytest.raises(module.XmpError, match="not a JPEG"):
+        module.write_rating_in_jpeg(raw, 4)
+
+    assert sha256(raw) == before
+
+
+def copy_raw(folder: Path) -> Path:
+    raw = folder / "DSC0001.ARW"
+    shutil.copyfile(DATA / "two_people.ARW", raw)
+    return raw
+
+
+def test_write_rating_in_jpeg_twice_keeps_one_xmp_segment_with_the_latest_rating(photo: Path):
+    before = photo.read_bytes()
+
+    module.write_rating_in_jpeg(photo, 2)
+    module.write_rating_in_jpeg(photo, 5)
+
+    after = photo.read_bytes()
+    assert after.count(b"http://ns.adobe.com/xap/1.0/\x00") == 1
+    assert _scan_data(after) == _scan_data(before)
+    with pyexiv2.Image(str(photo)) as img:
+        assert img.read_xmp()["Xmp.xmp.Rating"] == "5"

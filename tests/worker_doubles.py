@@ -18,3 +18,19 @@ def crashing_serve(conn, config_json: str, torch_threads: int) -> None:
         if "hang" in path:
             time.sleep(3600)
         conn.send(("ok", {"photo_id": photo_id, "path": path}))
+
+
+def decode_ahead_serve(conn, config_json: str, torch_threads: int) -> None:
+    """Like the real worker with two photos in hand: it decodes the second while the first is
+    analysed, and that decode dies like a segfaulting decoder on 'crash'."""
+    conn.send(("ready", None))
+    first = conn.recv()
+    second = conn.recv()
+    conn.send(("decoding", second[0]))
+    if "crash" in second[1]:
+        os.abort()
+    conn.send(("decoded", second[0]))
+    for photo_id, path, _ in (first, second):
+        conn.send(("ok", {"photo_id": photo_id, "path": path}))
+    while conn.recv() is not None:
+        pass

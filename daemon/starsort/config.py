@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import paths
 
@@ -107,10 +107,58 @@ class ClusterConfig(Section):
 
 class XmpConfig(Section):
     enabled: bool = Field(True, description="Write the rating into an XMP sidecar next to each filed photo.")
-    naming: Literal["adobe", "darktable", "both"] = Field(
+    sidecar_naming: Literal["adobe", "ext", "both"] = Field(
         "adobe",
         description="Sidecar name: adobe = IMG.xmp (Lightroom, Capture One, Bridge); "
-        "darktable = IMG.ARW.xmp (darktable, digiKam); both = write the two.")
+        "ext = IMG.ARW.xmp (darktable, digiKam); both = write the two.")
+    pick_label: str | None = Field(
+        "Green",
+        description="xmp:Label for the sharpest frame of each burst of two or more photos (Lightroom's colour labels are Red, "
+        "Yellow, Green, Blue, Purple); null writes no label. The label moves when a sharper frame arrives.")
+    rate_rejects_as: Literal[1, -1] = Field(
+        1,
+        description="xmp:Rating written for a 1-star photo: 1, or -1 (rejected, as Lightroom, darktable and "
+        "digiKam read it). The photo is filed in 1-star either way.")
+    xmp_in_jpeg: bool = Field(
+        False,
+        description="Also write the rating into a JPEG's own XMP (Lightroom ignores sidecars of JPEGs). "
+        "This rewrites the JPEG's metadata; its image data is kept as it is.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_naming_key(cls, data: Any) -> Any:
+        # Configs written before issue 6 say `naming: adobe|darktable|both`.
+        if isinstance(data, dict) and "naming" in data and "sidecar_naming" not in data:
+            data = dict(data)
+            old = data.pop("naming")
+            data["sidecar_naming"] = "ext" if old == "darktable" else old
+        return data
+
+    @field_validator("pick_label")
+    @classmethod
+    def _label_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must be a label such as Green, or null for none")
+        return v
+
+
+class ExifConfig(Section):
+    required: list[str] = Field(
+        default_factory=lambda: ["DateTimeOriginal", "Make", "Model", "ExposureTime", "FNumber", "ISO"],
+        description="EXIF tags every photo should carry; the report lists the missing ones in exif_missing. "
+        "Names as exiv2 spells them (DateTimeOriginal, LensModel, or a full key such as Exif.Photo.LensModel); "
+        "ISO means ISOSpeedRatings. Read when a photo is analysed.")
+    earliest_year: int = Field(
+        1990, ge=1826, le=2100,
+        description="A capture time before this year is reported as a problem (an unset camera clock).")
+
+
+class DuplicatesConfig(Section):
+    max_distance: int = Field(
+        2, ge=0, le=16,
+        description="Largest pHash Hamming distance (of 64 bits) between duplicates, across the whole "
+        "library, for `starsort duplicates` and the report's duplicate_of column. Re-encoded or resized "
+        "copies differ by 0-2 bits; frames of one burst by 0-4.")
 
 
 class Config(Section):
@@ -123,8 +171,10 @@ class Config(Section):
     database: Path = Field(
         default_factory=paths.default_database,
         description="The SQLite database: queue, analysis results and the move journal. Keep it on local disk.")
-    mode: Literal["move", "copy"] = Field(
-        "move", description="move: originals leave the inbox; copy: originals stay, copies are filed.")
+    mode: Literal["move", "copy", "rate-in-place"] = Field(
+        "move", description="move: originals leave the inbox; copy: originals stay, copies are filed; "
+        "rate-in-place: nothing moves, only the XMP ratings are written (for catalogues that must not see "
+        "files move).")
     settle_seconds: float = Field(
         2.0, ge=0, description="A file is ready once its size and mtime have not changed for this long.")
     rescan_interval: float = Field(
@@ -137,6 +187,9 @@ class Config(Section):
     stars: StarsConfig = Field(default_factory=StarsConfig, description="From blur to stars.")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Burst clustering by pHash.")
     xmp: XmpConfig = Field(default_factory=XmpConfig, description="Ratings for Lightroom and darktable.")
+    exif: ExifConfig = Field(default_factory=ExifConfig, description="EXIF validation, for the report.")
+    duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig,
+                                         description="Duplicate photos across the library.")
 
     @field_validator("inboxes", mode="before")
     @classmethod

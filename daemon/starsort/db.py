@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 
 from sqlite_utils import Database
 
+from . import crashpoints
 from .migrations import migrations
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Writer(threading.Thread):
             fn, fut = item
             try:
                 result = fn(self.db)
+                crashpoints.hit("commit")
             except BaseException as e:
                 if fut is None:
                     log.exception("a background database write failed")

@@ -190,7 +190,11 @@ def _decode_jpeg(data: bytes, long_side: float, max_pixels: int, what: str,
     except BadInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadInput(f"image too large: {e}") from None
+        # Pillow refuses at open(), from the header, before any pixels are
+        # allocated; its own text names twice the limit above 2x, so say it
+        # the way the check above does.
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        raise BadInput(f"image too large: {m.group(1) + ' pixels' if m else e} (limit {max_pixels})") from None
     except UnidentifiedImageError:
         raise BadInput(f"not a {what}: Pillow cannot identify it") from None
     except OSError as e:

@@ -3,10 +3,22 @@
 The extension decides whether intake takes an interest; the first bytes decide
 how the file is decoded. A JPEG saved as `.nef` is analysed as the JPEG it is
 (its name is kept); a text file saved as `.JPG` is quarantined.
+
+Other image formats are quarantined whatever their name, a PNG named `.JPG`
+as much as one named `.png`: starsort rates camera files (JPEG and raw), so
+the name never changes the outcome, no decoder but libjpeg and LibRaw ever
+sees an untrusted file (PNG has its own zlib bombs), and a screenshot or an
+export has no capture data to rate by. The reason names what the file is.
+
+The first bytes are read without following a symlink and without blocking
+on a FIFO: something other than a regular file can take a photo's name
+between settling and analysis.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from .job import BadInput
@@ -26,6 +38,20 @@ TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download")
 IGNORED_DIRS = frozenset({
     "captureone", "@eadir", "$recycle.bin", "system volume information", "lost+found",
 })
+
+
+# C0 controls, DEL, and the characters other tools treat as line breaks.
+_CONTROLS = {**{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85)},
+             0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, for log lines and status messages.
+
+    File names may hold a newline; written raw, "a\\nERROR b.JPG" would
+    forge a log record (rsync escapes them in its logs for this reason).
+    """
+    return text.translate(_CONTROLS)
 
 
 def ext_kind(path: str | Path) -> str:
@@ -88,10 +114,30 @@ _NOT_PHOTOS: list[tuple[int, bytes, str]] = [
 ]
 
 
+def _head(path: str | Path, n: int = 32) -> tuple[os.stat_result, bytes]:
+    """(stat, first n bytes) of a regular file, never following a symlink or blocking on a FIFO."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "not a regular file (a symlink took its place)", str(path)) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device took its place)", str(path))
+        return st, os.read(fd, n)
+    finally:
+        os.close(fd)
+
+
 def sniff(path: str | Path) -> str | None:
     """The format family from the first bytes: 'jpeg', 'tiff', 'crw', ... or None."""
-    with open(path, "rb") as f:
-        head = f.read(32)
+    return _family(_head(path)[1])
+
+
+def _family(head: bytes) -> str | None:
     for off, sig, name in _SIGNATURES:
         if head[off:off + len(sig)] == sig:
             return name
@@ -99,14 +145,15 @@ def sniff(path: str | Path) -> str | None:
 
 
 def decode_kind(path: str | Path) -> str:
-    """How to decode `path` ('jpeg' or 'raw'), or raise BadInput saying why not."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise
+    """How to decode `path` ('jpeg' or 'raw'), or raise BadInput saying why not.
+
+    FileNotFoundError: it is gone. Another OSError: it cannot be read (no
+    permission, or no longer a regular file); the file is not to blame.
+    """
+    st, head = _head(path)
     if st.st_size == 0:
         raise BadInput("empty file (0 bytes)")
-    family = sniff(path)
+    family = _family(head)
     by_name = ext_kind(path)
     if family == "jpeg":
         return "jpeg"
@@ -114,11 +161,10 @@ def decode_kind(path: str | Path) -> str:
         # TIFF-family bytes under a .JPG name: a raw with the wrong extension;
         # LibRaw will refuse it if it is some other TIFF.
         return "raw"
-    with open(path, "rb") as f:
-        head = f.read(32)
     for off, sig, what in _NOT_PHOTOS:
         if head[off:off + len(sig)] == sig:
-            raise BadInput(f"not a photo: the file is {what}, named {Path(path).suffix or 'without extension'}")
+            raise BadInput(f"not a photo: the file is {what}, named {Path(path).suffix or 'without extension'}"
+                           "; starsort rates camera JPEGs and raws only")
     if by_name in ("jpeg", "raw"):
         raise BadInput(f"not an image: its first bytes match no {by_name.upper()} format")
     raise BadInput("unsupported file type")

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from . import crashpoints
 from .db import transaction
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"
 TEMP_PREFIX = ".starsort-"
 _CHUNK = 1 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def star_folder(stars: int) -> str:
@@ -93,11 +96,27 @@ def dest_name(member: Member, old_stem: str, new_stem: str) -> str:
     return _UNSAFE.sub("_", new_stem + rest)
 
 
+# Longest file name in bytes on Linux and macOS filesystems. A 255-byte
+# original collides, and "<stem>_2" would then fail with ENAMETOOLONG on
+# every retry; the stem is cut to make room for the suffix instead.
+NAME_MAX = 255
+
+
+def _fit_stem(stem: str, suffix: str, longest_rest: int) -> str:
+    budget = NAME_MAX - len(suffix.encode()) - longest_rest
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= budget:
+        return stem + suffix
+    # Cut on a character boundary: half a UTF-8 sequence is not a valid name.
+    return raw[:max(0, budget)].decode("utf-8", "ignore") + suffix
+
+
 def plan(dest_dir: Path, members: list[Member], reserved: set[str]) -> dict[str, str]:
     """Pick one stem for the whole group that no member collides with: IMG, IMG_2, IMG_3 ..."""
     old_stem = photo_stem(members[0].src)
+    longest_rest = max(len(dest_name(m, old_stem, "").encode("utf-8", "surrogateescape")) for m in members)
     for n in range(1, 100_000):
-        stem = old_stem if n == 1 else f"{old_stem}_{n}"
+        stem = _fit_stem(old_stem, "" if n == 1 else f"_{n}", longest_rest)
         dsts = {m.src: str(dest_dir / dest_name(m, old_stem, stem)) for m in members}
         if len(set(dsts.values())) != len(dsts):
             continue
@@ -130,14 +149,21 @@ def _copy_verified(src: str, dst: str) -> str:
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
     before = os.stat(src)
     h = hashlib.sha256()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    src_fd = os.open(src, os.O_RDONLY | _NOFOLLOW)
     try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    except OSError:
+        os.close(src_fd)
+        raise
+    try:
+        with os.fdopen(src_fd, "rb") as fin, os.fdopen(fd, "wb") as fout:
             while chunk := fin.read(_CHUNK):
                 h.update(chunk)
                 fout.write(chunk)
+                crashpoints.hit("write")
             fout.flush()
             os.fsync(fout.fileno())
+            crashpoints.hit("fsync_file")
         shutil.copystat(src, tmp)
         after = os.stat(src)
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
@@ -145,6 +171,7 @@ def _copy_verified(src: str, dst: str) -> str:
         digest = h.hexdigest()
         if sha256_file(tmp) != digest:
             raise OSError(errno.EIO, f"copy of {src} does not read back identical")
+        crashpoints.hit("verify")
         try:
             os.link(tmp, dst)
         except FileExistsError:
@@ -158,11 +185,14 @@ def _copy_verified(src: str, dst: str) -> str:
             if os.path.lexists(dst):
                 raise Collision(dst) from None
             os.rename(tmp, dst)
+        crashpoints.hit("link_tmp")
         fsync_dir(folder)
+        crashpoints.hit("fsync_dir")
         return digest
     finally:
         try:
             os.unlink(tmp)
+            crashpoints.hit("unlink_tmp")
         except FileNotFoundError:
             pass
 
@@ -170,11 +200,17 @@ def _copy_verified(src: str, dst: str) -> str:
 def place(src: str, dst: str, copy: bool) -> str | None:
     """Make dst hold src's bytes without overwriting anything. Returns the SHA-256 if it copied."""
     folder = os.path.dirname(dst)
+    if not stat.S_ISREG(os.lstat(src).st_mode):
+        # Swapped for a symlink (or a FIFO) since it was analysed: filing it
+        # would pull whatever it points at into the library.
+        raise SourceChanged(f"{src} is no longer a regular file")
     os.makedirs(folder, exist_ok=True)
     if not copy:
         try:
-            os.link(src, dst)
+            os.link(src, dst, follow_symlinks=False)
+            crashpoints.hit("link")
             fsync_dir(folder)
+            crashpoints.hit("fsync_dir")
             return None
         except FileExistsError:
             raise Collision(dst) from None
@@ -234,7 +270,11 @@ class Filer:
         rows = self.call(lambda db: list(db.query(
             "SELECT * FROM moves WHERE photo_id = ? AND state != 'done'", [photo_id])))
         for r in rows:
-            if r["state"] == "placed" and os.path.exists(r["src"]) and _holds_source(r["src"], r["dst"], r["sha256"]):
+            # 'planned' too: a step after the link can fail (fsync of the folder
+            # with EIO) and leave the name placed before the journal says so.
+            # Left there, the retry would file the photo a second time as _2.
+            if (os.path.lexists(r["dst"]) and os.path.exists(r["src"])
+                    and _holds_source(r["src"], r["dst"], r["sha256"])):
                 os.unlink(r["dst"])
         self.call(lambda db: db.execute(
             "DELETE FROM moves WHERE photo_id = ? AND state != 'done'", (photo_id,)))
@@ -274,7 +314,9 @@ class Filer:
                     raise SourceChanged(f"{r['src']} no longer matches its filed copy {r['dst']}")
                 src_dir = os.path.dirname(r["src"])
                 os.unlink(r["src"])
+                crashpoints.hit("unlink_src")
                 fsync_dir(src_dir)
+                crashpoints.hit("fsync_src_dir")
             self._set(r["id"], "done")
         return {r["role"] if r["role"] != "sidecar" else r["src"]: r["dst"] for r in rows}
 

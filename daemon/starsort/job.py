@@ -56,6 +56,11 @@ class Job:
     detail: np.ndarray | None = None
     detail_scale: float = 1.0                # detail pixels per original pixel
 
+    # exif
+    exif: dict[str, str] = field(default_factory=dict)       # checked tags as exiv2 prints them
+    exif_missing: list[str] | None = None    # required tags absent (None: not checked)
+    exif_problems: list[str] = field(default_factory=list)
+
     # phash
     phash: str | None = None                 # 16 hex digits, 64-bit pHash
 
@@ -82,4 +87,7 @@ class Job:
             "stars": self.stars,
             "rated_on": self.rated_on,
             "sharpness": None if self.sharpness is None else float(self.sharpness),
+            "exif": self.exif,
+            "exif_missing": self.exif_missing,
+            "exif_problems": self.exif_problems,
         }

@@ -138,6 +138,40 @@ def m001_initial(db: Database) -> None:
         """)
 
 
+@migrations()
+def m002_exif_labels_artifacts(db: Database) -> None:
+    _run_script(db, """
+        -- EXIF validation, read at analysis time (exif.py): JSON lists of the
+        -- required tags that are missing and of the problems found, and the
+        -- checked values as read (JSON object).
+        ALTER TABLE photos ADD COLUMN exif_missing TEXT;
+        ALTER TABLE photos ADD COLUMN exif_problems TEXT;
+        ALTER TABLE photos ADD COLUMN exif TEXT;
+        -- The xmp:Label last written for this photo (the burst pick's), so
+        -- the label can be taken back when a sharper frame becomes the pick.
+        ALTER TABLE photos ADD COLUMN xmp_label TEXT;
+
+        -- Files starsort created or changed besides the moves: sidecars it
+        -- wrote or merged into, JPEGs whose own XMP it rewrote, JPEGs it
+        -- converted from raws. `undo` uses it to take them back: `original`
+        -- holds a merged-into sidecar's bytes from before the first merge.
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            path TEXT NOT NULL,
+            kind TEXT NOT NULL,                 -- sidecar | jpeg-xmp | converted
+            created INTEGER NOT NULL,           -- 1: the file did not exist before starsort wrote it
+            original BLOB,
+            sha256 TEXT,                        -- of the bytes starsort last wrote
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX artifacts_path ON artifacts(path);
+        CREATE INDEX artifacts_photo ON artifacts(photo_id);
+        CREATE INDEX photos_phash ON photos(phash);
+        """)
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.

@@ -3,7 +3,7 @@
 A photo goes:
 
   watcher -> intake (queue table) -> settle -> [worker process]
-      decode -> phash -> faces -> blur -> rate
+      decode -> exif -> phash -> faces -> blur -> rate
   -> [service, single writer] cluster -> filing (star folder + XMP)
 
 The analysis stages run in a worker process (see `worker.py`), so a decoder
@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import blur, decode, faces, phash, rate
+from . import blur, decode, exif, faces, phash, rate
 from .config import Config
 from .job import Job
 
 # Each module exposes run(job, ctx) -> None and fills in its part of the Job.
-ANALYSIS = (decode, phash, faces, blur, rate)
+ANALYSIS = (decode, exif, phash, faces, blur, rate)
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Any, Iterator
 
 from sqlite_utils import Database
 
+from . import duplicates
+
 # The report's columns are a contract: scripts and the checks rely on them.
 COLUMNS = (
     "original_path", "current_path", "pair_path",
@@ -21,15 +23,23 @@ COLUMNS = (
     "stars", "faces", "blurry_faces", "face_scores", "frame_score",
     "phash", "cluster_id", "is_pick",
     "captured_at", "camera_model",
+    # Issue 6 (seed 001): EXIF validation and library-wide duplicates.
+    "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
 )
+
+# In CSV a list is one cell, its items joined by this; JSON keeps lists.
+LIST_SEPARATOR = "; "
 
 # Internal states mapped onto the report's four: a photo being filed is still queued.
 _STATE = {"queued": "queued", "analysed": "queued", "filing": "queued",
           "done": "done", "quarantined": "quarantined", "failed": "failed"}
 
 
-def rows(db: Database) -> Iterator[dict[str, Any]]:
+def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
+    dupes = duplicates.duplicate_of(db, duplicate_distance)
     for r in db.query("SELECT * FROM photos ORDER BY id"):
+        missing = json.loads(r["exif_missing"]) if r["exif_missing"] is not None else None
+        problems = json.loads(r["exif_problems"]) if r["exif_problems"] else []
         done = r["state"] == "done"
         kind = r["kind"] if r["kind"] in ("jpeg", "raw") else ("raw" if r["pair_original_path"] else "jpeg")
         yield {
@@ -49,11 +59,17 @@ def rows(db: Database) -> Iterator[dict[str, Any]]:
             "is_pick": r["is_pick"] if r["phash"] else None,
             "captured_at": r["captured_at"] or "",
             "camera_model": r["camera_model"] or "",
+            # None when the photo was never analysed (quarantined, queued, or
+            # analysed before EXIF validation existed).
+            "exif_ok": None if missing is None else int(not missing and not problems),
+            "exif_missing": missing,
+            "exif_problems": problems if missing is not None else None,
+            "duplicate_of": dupes.get(r["id"], ""),
         }
 
 
-def render(db: Database, fmt: str) -> str:
-    data = list(rows(db))
+def render(db: Database, fmt: str, duplicate_distance: int = 2) -> str:
+    data = list(rows(db, duplicate_distance))
     if fmt == "json":
         for d in data:
             if d["face_scores"]:
@@ -63,7 +79,8 @@ def render(db: Database, fmt: str) -> str:
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for d in data:
-        w.writerow({k: "" if v is None else v for k, v in d.items()})
+        w.writerow({k: "" if v is None else LIST_SEPARATOR.join(v) if isinstance(v, list) else v
+                    for k, v in d.items()})
     return buf.getvalue()
 
 

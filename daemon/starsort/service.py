@@ -26,11 +26,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import cluster, filetype, settle, watcher, xmp
+from . import cluster, crashpoints, filetype, settle, watcher, xmp
 from .config import Config
 from .db import Writer, transaction
 from .filing import (QUARANTINE, Collision, Filer, Member, SourceChanged, dest_name, find_sidecars, photo_stem,
                      star_folder)
+from .filing import sha256_file as filing_sha
 from .job import BadInput
 from .worker import Pool
 
@@ -46,7 +47,12 @@ class Service:
         self.config_path = config_path
         self.once = once
         self.library = Path(cfg.library)
-        self.copy = cfg.mode == "copy"
+        # rate-in-place keeps the originals where they are, as copy mode does,
+        # so it shares copy mode's "seen" bookkeeping.
+        self.in_place = cfg.mode == "rate-in-place"
+        self.copy = cfg.mode in ("copy", "rate-in-place")
+        # `starsort sort --sample`: only these paths are taken from the inbox.
+        self.only: set[str] | None = None
         self._stop = threading.Event()
         self.writer: Writer | None = None
         self.filer: Filer | None = None
@@ -56,6 +62,7 @@ class Service:
         self._last_heartbeat = 0.0
         self._scan_requests: set[str] = set()
         self._retry_at: dict[int, float] = {}
+        self._raw_only: set[int] = set()    # pairs whose JPEG the decoder refused
         self._scan_lock = threading.Lock()
 
     # ---- plumbing ---------------------------------------------------------------
@@ -64,6 +71,7 @@ class Service:
         return self.writer.call(fn)
 
     def event(self, level: str, message: str) -> None:
+        message = filetype.printable(message)  # `status` prints it on one line
         getattr(log, level.lower())(message)
         now = time.time()
         self.writer.submit(lambda db: db.execute(
@@ -105,7 +113,8 @@ class Service:
                        "user: files it creates will belong to root.")
         try:
             self.recover()
-            self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds)
+            self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds,
+                             serve=crashpoints.test_analyser())
             self.scan_all()
             if not self.once:
                 self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self._request_scan)
@@ -142,7 +151,24 @@ class Service:
             except (Collision, SourceChanged) as e:
                 log.warning("interrupted filing of photo %d cannot be finished as planned (%s); filing again", photo_id, e)
                 self.filer.unplan(photo_id)
-                self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed' WHERE id = ?", (photo_id,)))
+                # A 'done' photo was interrupted while a late member followed it:
+                # the photo itself is filed; the member, back in the inbox, is
+                # found by the scan and follows again.
+                self.call(lambda db: db.execute(
+                    "UPDATE photos SET state = 'analysed' WHERE id = ? AND state != 'done'", (photo_id,)))
+            except OSError as e:
+                # The library's disk is full or gone. Dying here would have the
+                # service manager restart us into the same error forever; the
+                # sources are all still in the inbox, so the photo waits and is
+                # filed again by the retry that covers any filing error.
+                self.event("ERROR", f"cannot finish the interrupted filing of photo {photo_id}: {e}; will retry")
+                try:
+                    self.filer.unplan(photo_id)
+                except OSError as e2:
+                    log.warning("photo %d: cannot take back its partial placement yet: %s", photo_id, e2)
+                self.call(lambda db: db.execute(
+                    "UPDATE photos SET state = 'analysed', error = ? WHERE id = ? AND state != 'done'",
+                    (f"cannot file: {e}", photo_id)))
 
         def reset(db: Database) -> None:
             # 'filing' without journal rows: the crash came before the plan was written.
@@ -150,6 +176,12 @@ class Service:
                        " AND id NOT IN (SELECT photo_id FROM moves)")
             # Failed photos get a fresh chance at each start.
             db.execute("UPDATE photos SET state = 'queued', attempts = 0 WHERE state = 'failed'")
+            # A late pair member that followed its photo (follow()) is recorded
+            # on the photo only after its move; a crash in between leaves the
+            # journal as the one place that knows the pair.
+            db.execute("UPDATE photos SET pair_original_path = m.src, pair_path = m.dst"
+                       " FROM (SELECT photo_id, src, dst FROM moves WHERE role = 'pair' AND state = 'done') AS m"
+                       " WHERE photos.id = m.photo_id AND photos.pair_original_path IS NULL")
         self.call(reset)
 
     # ---- intake -----------------------------------------------------------------
@@ -169,7 +201,8 @@ class Service:
 
     def _scan(self, folder: Path | str) -> None:
         root = next((b for b in self.cfg.inboxes if str(folder).startswith(str(b))), Path(folder))
-        paths = [p for p in watcher.walk(Path(folder), self.library) if not filetype.is_ignored(p, root)]
+        paths = [p for p in watcher.walk(Path(folder), self.library) if not filetype.is_ignored(p, root)
+                 and (self.only is None or p in self.only)]
         new = self.call(lambda db: settle.rescan(db, paths, self.copy))
         if new:
             log.info("scan of %s found %d new file(s)", folder, new)
@@ -177,11 +210,15 @@ class Service:
     # ---- the loop ---------------------------------------------------------------
 
     def loop(self) -> None:
+        # Two moments of start-up: intake is ready now (inboxes scanned and
+        # watched, new files are recorded and queued); analysis is ready once
+        # the workers have imported torch and warmed MTCNN up, seconds later.
+        log.info("watching %d inbox(es); analysis workers starting", len(self.cfg.inboxes))
         announced = False
         while not self._stop.is_set():
             if self.pool.fatal:
                 raise RuntimeError(self.pool.fatal)
-            if not announced and self.pool.idle() == self.cfg.workers:
+            if not announced and self.pool.ready() == self.cfg.workers:
                 log.info("ready: %d analysis worker(s)", self.cfg.workers)
                 announced = True
             with self._scan_lock:
@@ -233,14 +270,14 @@ class Service:
         return waiting
 
     def dispatch(self) -> None:
-        if self._stop.is_set() or not self.pool.idle():
+        if self._stop.is_set() or not self.pool.slots():
             return
         busy = set(self.pool.in_flight())
         now = time.monotonic()
         waiting = [i for i, t in self._retry_at.items() if t > now]
         rows = self.call(lambda db: list(db.query(
             "SELECT * FROM photos WHERE state IN ('queued', 'analysed') AND id NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY id LIMIT ?", [json.dumps(waiting), len(busy) + self.pool.idle() + 8])))
+            " ORDER BY id LIMIT ?", [json.dumps(waiting), len(busy) + self.pool.slots() + 8])))
         for row in rows:
             if row["id"] in busy:
                 continue
@@ -251,6 +288,8 @@ class Service:
                     self.file(row["id"])
                 continue
             path = row["pair_original_path"] or row["original_path"]
+            if row["id"] in self._raw_only:
+                path = row["original_path"]
             try:
                 kind = filetype.decode_kind(path)
             except BadInput as e:
@@ -264,11 +303,17 @@ class Service:
                     except FileNotFoundError:
                         self.vanished(row["id"])
                         continue
+                    except OSError as e2:
+                        self.unreadable(row["id"], e2)
+                        continue
                 else:
                     self.quarantine(row["id"], str(e))
                     continue
             except FileNotFoundError:
                 self.vanished(row["id"])
+                continue
+            except OSError as e:
+                self.unreadable(row["id"], e)
                 continue
             if not row["pair_original_path"] and kind != row["kind"]:
                 # Judged by its bytes: a JPEG named .nef is a JPEG (its name is kept).
@@ -283,6 +328,15 @@ class Service:
             self.store(photo_id, payload)
             self.file(photo_id)
         elif status == "bad":
+            row = self._photo(photo_id)
+            if row["pair_original_path"] and photo_id not in self._raw_only:
+                # A card error often cuts the JPEG of a pair while the raw, the
+                # photographer's real original, is whole: rate the pair on it.
+                self._raw_only.add(photo_id)
+                self.event("WARNING", f"the JPEG of {row['original_path']} cannot be analysed ({payload});"
+                           " rating the pair on its raw")
+                return
+            self._raw_only.discard(photo_id)
             self.quarantine(photo_id, payload)
         elif status == "vanished":
             self.vanished(photo_id)
@@ -324,6 +378,10 @@ class Service:
                      json.dumps([f["blur_score"] for f in faces]), r.get("frame_score"), r.get("sharpness"),
                      r.get("phash"), *b, ts, r.get("captured_at"), r.get("camera_model"),
                      r.get("decode_source"), w, h, time.time(), photo_id))
+                db.execute("UPDATE photos SET exif = ?, exif_missing = ?, exif_problems = ? WHERE id = ?",
+                           (json.dumps(r.get("exif") or {}),
+                            None if r.get("exif_missing") is None else json.dumps(r["exif_missing"]),
+                            json.dumps(r.get("exif_problems") or []), photo_id))
                 cluster.assign(db, photo_id, self.cfg.cluster)
         self.call(write)
         log.info("photo %d: %s stars (%s; %d face(s), %d blurry) in %.2fs", photo_id, r["stars"],
@@ -344,12 +402,18 @@ class Service:
 
     def file(self, photo_id: int) -> None:
         row = self._photo(photo_id)
+        if self.in_place:
+            self._rate_in_place(row, "done")
+            return
         self._file_into(row, self.library / star_folder(int(row["stars"])), final_state="done")
 
     def quarantine(self, photo_id: int, reason: str) -> None:
         row = self._photo(photo_id)
         self.event("WARNING", f"quarantined {row['original_path']}: {reason}")
         self.call(lambda db: db.execute("UPDATE photos SET error = ? WHERE id = ?", (reason, photo_id)))
+        if self.in_place:
+            self._rate_in_place(row, "quarantined")
+            return
         self._file_into(row, self.library / QUARANTINE, final_state="quarantined")
 
     def quarantine_file(self, path: str, reason: str) -> None:
@@ -359,8 +423,33 @@ class Service:
             " VALUES (?, 'other', 'queued', ?, ?, ?) RETURNING id", (path, reason, now, now)).fetchone()[0])
         self.quarantine(photo_id, reason)
 
+    def unreadable(self, photo_id: int, e: OSError) -> None:
+        """A file starsort may not read stays where it is, reported, and is tried again.
+
+        Not quarantined: the file is most likely fine (copied in by another
+        user or tool), and a file that cannot be read cannot have its copy
+        verified, so moving it would be moving it blind.
+        """
+        what = "permission denied" if isinstance(e, PermissionError) else f"cannot read it ({e.strerror or e})"
+        reason = f"{what}: left in the inbox; it is filed once starsort can read it"
+        if self.once:
+            self.fail(photo_id, reason)
+            return
+        self._retry_at[photo_id] = time.monotonic() + self.cfg.rescan_interval
+        row = self._photo(photo_id)
+        if row["error"] != reason:  # reported once per file, not once per retry
+            self.call(lambda db: db.execute("UPDATE photos SET error = ?, updated_at = ? WHERE id = ?",
+                                            (reason, time.time(), photo_id)))
+            self.event("ERROR", f"cannot read {row['original_path']}: {reason}")
+
     def vanished(self, photo_id: int) -> None:
-        self.fail(photo_id, "the file disappeared from the inbox before it was filed")
+        # The user deleted or moved it (a renamed folder is found again by the
+        # scan, under its new name): worth a warning, not an error per file.
+        reason = "the file disappeared from the inbox before it was filed"
+        self.event("WARNING", f"photo {photo_id}: {reason}")
+        self.call(lambda db: db.execute(
+            "UPDATE photos SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
+            (reason, time.time(), photo_id)))
 
     def fail(self, photo_id: int, reason: str) -> None:
         self.event("ERROR", f"photo {photo_id} failed: {reason}")
@@ -371,7 +460,7 @@ class Service:
     def _file_into(self, row: dict, dest: Path, final_state: str) -> None:
         members = self._members(row)
         if not members:
-            self.fail(row["id"], "the file disappeared from the inbox before it was filed")
+            self.vanished(row["id"])
             return
         try:
             placed = self.filer.file(row["id"], members, dest, self.copy)
@@ -392,7 +481,12 @@ class Service:
                 self._retry_at[row["id"]] = time.monotonic() + self.cfg.rescan_interval
                 self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed', error = ? WHERE id = ?",
                                                 (f"cannot file into {dest}: {e}", row["id"])))
-                self.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
+                # Once per photo and cause: a full disk retried every
+                # rescan_interval must not bury the log in identical errors.
+                if (row.get("error") or "").startswith(f"cannot file into {dest}: [Errno {e.errno}]"):
+                    log.info("photo %d still cannot be filed into %s: %s", row["id"], dest, e.strerror or e)
+                else:
+                    self.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
             return
         self._finish_filing(row["id"], placed, final_state)
 
@@ -417,13 +511,24 @@ class Service:
                                (m["src"], st.st_size, st.st_mtime_ns, photo_id))
         self.call(finish)
         if final_state == "done":
-            self.write_xmp(row["stars"], [p for p in (primary, pair) if p])
+            self.write_xmp(photo_id, [p for p in (primary, pair) if p])
+            self.relabel(row["cluster_id"])
             log.info("filed %s -> %s", os.path.basename(row["original_path"]), primary)
         else:
             log.info("quarantined %s -> %s", os.path.basename(row["original_path"]), primary)
 
     def follow(self, photo: dict, path: str, role: str) -> None:
         """File a late pair member or sidecar next to its already-filed photo."""
+        if self.in_place:
+            # It already lies next to its photo: rate it where it is.
+            now = time.time()
+            if role == "pair":
+                self.call(lambda db: db.execute(
+                    "UPDATE photos SET pair_original_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
+                    (path, path, now, photo["id"])))
+            self.write_xmp(photo["id"], [path if role == "pair" else photo["current_path"]])
+            self._remember_in_place(photo["id"], [path])
+            return
         # Same folder, same (possibly suffixed) stem as the photo it belongs to.
         dest = Path(photo["current_path"]).parent
         new_stem = os.path.splitext(os.path.basename(photo["current_path"]))[0]
@@ -435,24 +540,148 @@ class Service:
         self.call(lambda db: db.execute(
             "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)", (photo["id"], role, path, str(dst), int(self.copy), now, now)))
-        self.filer.complete(photo["id"])
+        try:
+            self.filer.complete(photo["id"])
+        except (OSError, Collision, SourceChanged) as e:
+            # A full or missing library must not stop the service. The file
+            # stays in the inbox and the next rescan brings it back here.
+            self.filer.unplan(photo["id"])
+            self.event("ERROR", f"cannot file {path} next to its photo: {e}; will retry")
+            return
         if role == "pair":
             self.call(lambda db: db.execute(
                 "UPDATE photos SET pair_original_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
                 (path, str(dst), now, photo["id"])))
-            self.write_xmp(photo["stars"], [str(dst)])
+            self.write_xmp(photo["id"], [str(dst)])
         else:
-            self.write_xmp(photo["stars"], [photo["current_path"]])
+            self.write_xmp(photo["id"], [photo["current_path"]])
         log.info("filed %s next to its photo -> %s", os.path.basename(path), dst)
 
-    def write_xmp(self, stars: int | None, files: list[str]) -> None:
-        if not self.cfg.xmp.enabled or not stars:
+    # ---- rate in place --------------------------------------------------------------
+
+    def _rate_in_place(self, row: dict, final_state: str) -> None:
+        """mode: rate-in-place: the photo stays where it is; only its XMP changes."""
+        files = [p for p in (row["original_path"], row["pair_original_path"]) if p]
+        if not any(os.path.exists(f) for f in files):
+            self.vanished(row["id"])
             return
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "UPDATE photos SET state = ?, current_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
+            (final_state, row["original_path"], row["pair_original_path"], now, row["id"])))
+        if final_state == "done":
+            self.write_xmp(row["id"], files)
+            self.relabel(row["cluster_id"])
+            log.info("rated %s in place: %s stars", os.path.basename(row["original_path"]), row["stars"])
+        else:
+            log.info("left %s in place (not rated: %s)", os.path.basename(row["original_path"]), row["error"])
+        self._remember_in_place(row["id"], files)
+
+    def _remember_in_place(self, photo_id: int, files: list[str]) -> None:
+        # Written after any XMP went into a JPEG, so the rescan that follows
+        # sees the file as it now is and does not queue it again.
+        def remember(db: Database) -> None:
+            for f in files:
+                try:
+                    st = os.stat(f)
+                except FileNotFoundError:
+                    continue
+                db.execute("INSERT OR IGNORE INTO seen (path, size, mtime_ns, photo_id) VALUES (?, ?, ?, ?)",
+                           (f, st.st_size, st.st_mtime_ns, photo_id))
+        self.call(remember)
+
+    # ---- XMP ----------------------------------------------------------------------
+
+    def write_xmp(self, photo_id: int, files: list[str], label_only: bool = False) -> None:
+        """Write the photo's rating, and its pick label, for every file of it in `files`.
+
+        Every sidecar written is recorded in `artifacts` (with the bytes it
+        had before our first merge) so that `starsort undo` can take it back.
+        """
+        x = self.cfg.xmp
+        row = self._photo(photo_id)
+        stars = row["stars"]
+        if not x.enabled or not stars:
+            return
+        rating = xmp.REJECTED if int(stars) == 1 and x.rate_rejects_as == -1 else int(stars)
+        label = x.pick_label if self._is_burst_pick(row) else None
+        unlabel = row["xmp_label"] if label is None else None
+        if label_only:
+            rating = None
+        wrote_label = False
         for f in files:
+            photo = Path(f)
+            targets = [s for s in xmp.sidecar_paths(photo, "both")
+                       if s in xmp.sidecar_paths(photo, x.sidecar_naming) or os.path.lexists(s)]
+            before = {str(s): _small_file(s) for s in targets}
             try:
-                xmp.write_rating(Path(f), int(stars), self.cfg.xmp.naming)
-            except Exception as e:  # noqa: BLE001 - a sidecar must never stop filing
+                written = xmp.write_rating(photo, rating, x.sidecar_naming, label=label, unlabel=unlabel)
+                wrote_label = True
+            except xmp.XmpError as e:
+                written = e.written
                 self.event("WARNING", f"could not write the XMP rating for {f}: {e}")
+            except Exception as e:  # noqa: BLE001 - a sidecar must never stop filing
+                written = []
+                self.event("WARNING", f"could not write the XMP rating for {f}: {e}")
+            for sidecar in written:
+                self._record_artifact(photo_id, str(sidecar), "sidecar", before.get(str(sidecar)))
+            if x.xmp_in_jpeg and filetype.ext_kind(f) == "jpeg" and row["kind"] != "other":
+                try:
+                    xmp.write_rating_in_jpeg(photo, rating, label=label, unlabel=unlabel)
+                    self._record_artifact(photo_id, f, "jpeg-xmp", b"")
+                except Exception as e:  # noqa: BLE001 - the rating inside a JPEG is a bonus
+                    self.event("WARNING", f"could not write the rating into {f}: {e}")
+        if wrote_label:
+            self.call(lambda db: db.execute("UPDATE photos SET xmp_label = ? WHERE id = ?", (label, photo_id)))
+
+    def relabel(self, cluster_id: int | None) -> None:
+        """Move the pick label within a burst: a sharper frame that arrived later
+        takes it, and the frame filed earlier as the pick gives it back."""
+        if cluster_id is None or not self.cfg.xmp.enabled:
+            return
+        label = self.cfg.xmp.pick_label
+        stale = self.call(lambda db: list(db.query(
+            "SELECT p.id, p.current_path, p.pair_path FROM photos p JOIN clusters c ON c.id = p.cluster_id"
+            " WHERE p.cluster_id = ? AND p.state = 'done' AND ("
+            "  (p.is_pick = 1 AND c.size >= 2 AND p.xmp_label IS NOT ?)"
+            "  OR ((p.is_pick = 0 OR c.size < 2) AND p.xmp_label IS NOT NULL))",
+            [cluster_id, label])))
+        for r in stale:
+            self.write_xmp(r["id"], [p for p in (r["current_path"], r["pair_path"]) if p], label_only=True)
+
+    def _is_burst_pick(self, row: dict) -> bool:
+        # A photo alone in its cluster is its own pick; labelling every such
+        # photo would make the label mean nothing.
+        if not row["is_pick"] or row["cluster_id"] is None:
+            return False
+        size = self.call(lambda db: db.execute("SELECT size FROM clusters WHERE id = ?",
+                                               (row["cluster_id"],)).fetchone())
+        return bool(size and size[0] >= 2)
+
+    def _record_artifact(self, photo_id: int, path: str, kind: str, before: bytes | None) -> None:
+        try:
+            sha = filing_sha(path)
+        except OSError:
+            return
+        now = time.time()
+        created = int(before is None)
+        # The first record of a path keeps what the file held before us.
+        self.call(lambda db: db.execute(
+            "INSERT INTO artifacts (photo_id, path, kind, created, original, sha256, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256,"
+            " updated_at = excluded.updated_at",
+            (photo_id, path, kind, created, None if kind != "sidecar" else before, sha, now, now)))
+
+
+def _small_file(path: Path) -> bytes | None:
+    """A sidecar's bytes before we merge into it (None: it does not exist yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(xmp.MAX_SIDECAR_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
 
 
 def _epoch(iso: str | None) -> float | None:

@@ -130,7 +130,10 @@ def admit(db: Database, ready: list[Ready], copy_mode: bool, now: float | None =
                 (path, r.size, r.mtime_ns)).fetchone():
             _forget(db, path, ready_paths)
             continue
-        if _photo_of(db, path, ACTIVE):
+        known = _photo_of(db, path, ACTIVE)
+        if known:
+            if _replaced(known, path, r.size, r.mtime_ns):
+                _requeue(db, known, r, now)
             _forget(db, path, ready_paths)
             continue
         kind = filetype.ext_kind(path)
@@ -195,6 +198,25 @@ def admit(db: Database, ready: list[Ready], copy_mode: bool, now: float | None =
     return actions
 
 
+def _replaced(row: dict, path: str, size: int, mtime_ns: int) -> bool:
+    """A failed photo's path now holds a different file (the old one was deleted, or re-exported).
+
+    A failed photo blocks its path so that a file that keeps failing is not
+    queued again by every scan; but that must not shut out a new file that
+    later takes the same name (a camera counter, a fixed re-export)."""
+    return (row["state"] == "failed" and row["original_path"] == path and not row["pair_original_path"]
+            and (row["size"], row["mtime_ns"]) != (size, mtime_ns))
+
+
+def _requeue(db: Database, row: dict, r: Ready, now: float) -> None:
+    # The same row, not a new one: two rows for one path could file it twice.
+    kind = filetype.ext_kind(r.path)
+    db.execute("UPDATE photos SET state = 'queued', kind = ?, size = ?, mtime_ns = ?, attempts = 0, error = NULL,"
+               " updated_at = ? WHERE id = ?",
+               (kind if kind != "sidecar" else "other", r.size, r.mtime_ns, now, row["id"]))
+    log.info("queued %s again: a new file took the name of failed photo %d", r.path, row["id"])
+
+
 def _filed_photo_with_stem(db: Database, sidecar: str) -> dict | None:
     folder = os.path.dirname(sidecar)
     stem = photo_stem(sidecar).casefold()
@@ -224,11 +246,16 @@ def rescan(db: Database, paths: list[str], copy_mode: bool, now: float | None = 
     """Record scanned paths the database does not already track. Returns how many were new."""
     now = time.time() if now is None else now
     before = db.execute("SELECT count(*) FROM inbox").fetchone()[0]
-    marks = ",".join("?" * len(ACTIVE))
     for p in paths:
-        if db.execute(
-                f"SELECT 1 FROM photos WHERE (original_path = ? OR pair_original_path = ?) AND state IN ({marks})",
-                [p, p, *ACTIVE]).fetchone():
+        known = _photo_of(db, p, ACTIVE)
+        if known:
+            if known["state"] == "failed":
+                try:
+                    st = os.lstat(p)
+                except FileNotFoundError:
+                    continue
+                if _replaced(known, p, st.st_size, st.st_mtime_ns):
+                    record(db, p, now)
             continue
         if not copy_mode:
             record(db, p, now)

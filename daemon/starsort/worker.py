@@ -3,16 +3,31 @@
 Decoders are C code fed untrusted files (LibRaw has crashed on corrupt raws,
 LibRaw #409), so analysis runs in child processes: a segfault or an OOM kill
 costs the photo in hand, not the service. Each worker imports torch and loads
-MTCNN once, at start, then analyses photos one at a time for as long as it
-lives. One pipe per worker (rather than a ProcessPoolExecutor) lets the
+MTCNN once, at start, then analyses photos for as long as it lives. One pipe per worker (rather than a ProcessPoolExecutor) lets the
 service know exactly which photo a dead worker was holding, and kill just the
 worker whose photo overran `analysis.timeout_seconds`.
+
+Each worker is sent up to DEPTH requests: the next one waits in the pipe
+while the service stores and files the previous result, so the worker goes
+straight on to it instead of idling for the service's round trip (filing a
+24 MP photo, the database, the next poll). And while MTCNN works on one photo
+(torch's threads), a second thread in the worker decodes the next one (the
+stages before `faces`; Pillow's decoders, rawpy (rawpy #220) and OpenCV
+release the GIL), so the single-threaded decode no longer leaves a core
+idle: about 10 % more photos a second on 2 cores.
+
+A worker answers in order. It says which photo it is decoding ("decoding",
+then "decoded"), so a crash is charged to the photo whose decode was running
+(decoders are what crash on bad files), else to the oldest photo it holds,
+the one being analysed; a timeout is charged to the oldest. The others go
+back to the queue without a charge.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,6 +35,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+DEPTH = 2
 
 
 def _serve(conn: Connection, config_json: str, torch_threads: int) -> None:
@@ -31,43 +48,87 @@ def _serve(conn: Connection, config_json: str, torch_threads: int) -> None:
     # killed by the terminal's ^C mid-photo would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    t0 = time.perf_counter()
+    from concurrent.futures import ThreadPoolExecutor
+
     from .config import Config
     from .job import BadInput, Job
-    from .pipeline import Context, analyse
+    from .pipeline import ANALYSIS, Context
     from . import faces
 
     import torch
     torch.set_num_threads(max(1, torch_threads))
     cfg = Config.model_validate_json(config_json)
     ctx = Context(config=cfg)
+    t1 = time.perf_counter()
     try:
         ctx.models["mtcnn"] = faces.load_detector(cfg.faces)
-        conn.send(("ready", None))
+        faces.warm_up(ctx.models["mtcnn"], cfg.analysis.max_px)
+        conn.send(("ready", {"imports": round(t1 - t0, 3), "model": round(time.perf_counter() - t1, 3)}))
     except Exception as e:  # noqa: BLE001 - reported to the service, which stops
         conn.send(("fatal", f"cannot load the face detector: {e}"))
         return
-    while True:
-        try:
-            req = conn.recv()
-        except EOFError:
-            return
-        if req is None:
-            return
+
+    # Stages before face detection run ahead, in a thread; the rest in this one.
+    split = ANALYSIS.index(faces) if faces in ANALYSIS else 1
+    early, late = ANALYSIS[:split], ANALYSIS[split:]
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="starsort-decode")
+    send_lock = threading.Lock()
+
+    def send(msg: tuple) -> None:
+        with send_lock:
+            conn.send(msg)
+
+    def start(req: tuple) -> Any:
         photo_id, path, kind = req
-        t0 = time.perf_counter()
+        job = Job(photo_id=photo_id, path=path, kind=kind)
+
+        def run_early() -> tuple[Job, float]:
+            t = time.perf_counter()
+            send(("decoding", photo_id))
+            try:
+                for stage in early:
+                    stage.run(job, ctx)
+            finally:
+                send(("decoded", photo_id))
+            return job, t
+        return ahead.submit(run_early)
+
+    def receive() -> tuple | None:
         try:
-            job = analyse(Job(photo_id=photo_id, path=path, kind=kind), ctx)
+            return conn.recv()
+        except EOFError:
+            return None
+
+    req = receive()
+    future = start(req) if req is not None else None
+    while future is not None:
+        nxt = None
+        try:
+            job, t_start = future.result()
+            # This photo's decode is done: decode the next one, if it is
+            # already waiting, while this one goes through MTCNN.
+            if conn.poll():
+                req = receive()
+                nxt = start(req) if req is not None else None
+            for stage in late:
+                stage.run(job, ctx)
             res: dict[str, Any] = job.result()
-            res["seconds"] = round(time.perf_counter() - t0, 3)
-            conn.send(("ok", res))
+            res["seconds"] = round(time.perf_counter() - t_start, 3)
+            send(("ok", res))
         except BadInput as e:
-            conn.send(("bad", str(e)))
+            send(("bad", str(e)))
         except FileNotFoundError as e:
-            conn.send(("vanished", str(e)))
+            send(("vanished", str(e)))
         except MemoryError:
-            conn.send(("bad", "image too large to analyse (out of memory)"))
+            send(("bad", "image too large to analyse (out of memory)"))
         except Exception as e:  # noqa: BLE001 - a bug or infrastructure: the service decides
-            conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"))
+            send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"))
+        if nxt is None and req is not None:
+            req = receive()
+            nxt = start(req) if req is not None else None
+        future = nxt
+    ahead.shutdown(wait=True)
 
 
 @dataclass
@@ -75,7 +136,7 @@ class Task:
     photo_id: int
     path: str
     kind: str
-    started: float
+    started: float | None  # when the worker began on it: None while it waits behind another
 
 
 class Worker:
@@ -86,7 +147,9 @@ class Worker:
         self.proc.start()
         child.close()
         self.ready = False
-        self.task: Task | None = None
+        self.started = time.monotonic()
+        self.tasks: list[Task] = []  # oldest first: tasks[0] is the photo being analysed
+        self.decoding: int | None = None  # the photo whose decode is running, if any
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -106,29 +169,44 @@ class Pool:
         self.size = size
         self.timeout = timeout
         cores = os.cpu_count() or 1
-        self.torch_threads = max(1, cores // size)
+        # Each worker's decode-ahead thread keeps a core busy, so torch gets
+        # the rest: OpenMP threads that share a core with it wait on each
+        # other at every layer. On the 2-core build machine, one worker filed
+        # 3.5 photos/s with 2 torch threads and 5.3 with 1.
+        self.torch_threads = max(1, cores // size - 1)
         self.workers = [self._spawn() for _ in range(size)]
         self.fatal: str | None = None
 
     def _spawn(self) -> Worker:
         return Worker(self._ctx, self.config_json, self.torch_threads, self._serve)
 
+    def ready(self) -> int:
+        """Workers that have loaded their model."""
+        return sum(1 for w in self.workers if w.ready)
+
     def idle(self) -> int:
-        return sum(1 for w in self.workers if w.ready and w.task is None)
+        """Ready workers holding no photo."""
+        return sum(1 for w in self.workers if w.ready and not w.tasks)
+
+    def slots(self) -> int:
+        """How many more photos the ready workers accept now (DEPTH each)."""
+        return sum(DEPTH - len(w.tasks) for w in self.workers if w.ready)
 
     def busy(self) -> int:
-        return sum(1 for w in self.workers if w.task is not None)
+        return sum(1 for w in self.workers if w.tasks)
 
     def submit(self, photo_id: int, path: str, kind: str) -> bool:
-        for w in self.workers:
-            if w.ready and w.task is None:
-                w.task = Task(photo_id, path, kind, time.monotonic())
-                w.conn.send((photo_id, path, kind))
-                return True
-        return False
+        # The least loaded worker: an idle one starts at once.
+        free = [w for w in self.workers if w.ready and len(w.tasks) < DEPTH]
+        if not free:
+            return False
+        w = min(free, key=lambda w: len(w.tasks))
+        w.tasks.append(Task(photo_id, path, kind, None if w.tasks else time.monotonic()))
+        w.conn.send((photo_id, path, kind))
+        return True
 
     def in_flight(self) -> list[int]:
-        return [w.task.photo_id for w in self.workers if w.task is not None]
+        return [t.photo_id for w in self.workers for t in w.tasks]
 
     def poll(self, timeout: float = 0.2) -> list[tuple[int, str, Any]]:
         """Wait up to `timeout` for results: [(photo_id, status, payload)].
@@ -143,33 +221,48 @@ class Pool:
             w = conns.get(r) or sentinels.get(r)
             if w is None or w not in self.workers:
                 continue
-            if r is w.conn or w.proc.is_alive():
-                try:
-                    while w.conn.poll():
-                        status, payload = w.conn.recv()
-                        if status == "ready":
-                            w.ready = True
-                        elif status == "fatal":
-                            self.fatal = payload
-                        elif w.task is not None:
-                            out.append((w.task.photo_id, status, payload))
-                            w.task = None
-                except (EOFError, OSError):
-                    pass
+            # Read what a dead worker sent before it died too: its last
+            # "decoding" says which photo to charge with the crash.
+            try:
+                while w.conn.poll():
+                    status, payload = w.conn.recv()
+                    if status == "decoding":
+                        w.decoding = payload
+                    elif status == "decoded":
+                        if w.decoding == payload:
+                            w.decoding = None
+                    elif status == "ready":
+                        w.ready = True
+                        if isinstance(payload, dict):
+                            log.info("analysis worker ready %.1fs after spawn (imports %.1fs, model %.2fs)",
+                                     time.monotonic() - w.started, payload.get("imports", 0),
+                                     payload.get("model", 0))
+                    elif status == "fatal":
+                        self.fatal = payload
+                    elif w.tasks:
+                        out.append((w.tasks.pop(0).photo_id, status, payload))
+                        if w.tasks:
+                            w.tasks[0].started = time.monotonic()
+            except (EOFError, OSError):
+                pass
             if not w.proc.is_alive():
                 self._replace(w, out, "crashed",
-                              f"the decoder crashed (worker exit code {w.proc.exitcode})")
+                              f"the decoder crashed (worker exit code {w.proc.exitcode})", blame=w.decoding)
         now = time.monotonic()
         for w in list(self.workers):
-            if w.task is not None and now - w.task.started > self.timeout:
+            head = w.tasks[0] if w.tasks else None
+            if head is not None and head.started is not None and now - head.started > self.timeout:
                 w.proc.kill()
                 self._replace(w, out, "timeout", f"analysis took longer than {self.timeout:.0f}s")
         return out
 
-    def _replace(self, w: Worker, out: list, status: str, why: str) -> None:
-        if w.task is not None:
-            out.append((w.task.photo_id, status, why))
-            w.task = None
+    def _replace(self, w: Worker, out: list, status: str, why: str, blame: int | None = None) -> None:
+        if w.tasks:
+            # One photo is charged: the one being decoded when given, else
+            # the oldest (being analysed). The rest stay queued, uncharged.
+            ids = [t.photo_id for t in w.tasks]
+            out.append((blame if blame in ids else ids[0], status, why))
+            w.tasks = []
         w.kill()
         i = self.workers.index(w)
         if self.fatal is None:
@@ -187,7 +280,7 @@ class Pool:
     def close(self) -> None:
         for w in self.workers:
             try:
-                if w.task is None and w.proc.is_alive():
+                if not w.tasks and w.proc.is_alive():
                     w.conn.send(None)
             except OSError:
                 pass

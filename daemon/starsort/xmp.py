@@ -1,12 +1,19 @@
 """Star ratings in XMP sidecars, for Lightroom and for darktable/digiKam.
 
 Lightroom, Bridge and Capture One read `DSC0001.xmp` next to a raw; darktable
-and digiKam read `DSC0001.ARW.xmp` (anchors 4.1). We write `xmp:Rating` (and
+and digiKam read `DSC0001.ARW.xmp` (anchors 4.1); the config calls these
+`adobe` and `ext`. We write `xmp:Rating` (and
 optionally `xmp:Label`) with exiv2 through pyexiv2, and nothing else of theirs.
 
 Rules this module keeps:
 
-* The photo itself is never opened for writing.
+* The photo itself is never opened for writing, with one opt-in exception:
+  `write_rating_in_jpeg` (config `xmp.xmp_in_jpeg`) replaces a JPEG with a
+  copy whose XMP segment holds the rating, because Lightroom reads a JPEG's
+  rating only from inside the file (anchors 4.1).
+* Ratings: 1-5 stars, or -1 for rejected (`xmp.rate_rejects_as`). The burst
+  pick carries `xmp:Label`; when the pick moves, the label is removed from the
+  old pick only if it still reads what we wrote.
 * An existing sidecar is merged into, never replaced by a smaller one: every
   key another tool wrote survives (darktable #12322 lost users' edits that way).
   A sidecar exiv2 cannot parse is left alone and reported, not overwritten.
@@ -38,9 +45,15 @@ from pathlib import Path
 
 import pyexiv2
 
-__all__ = ["XmpError", "NAMINGS", "sidecar_paths", "write_rating", "read_rating"]
+__all__ = ["XmpError", "NAMINGS", "sidecar_paths", "write_rating", "read_rating", "write_rating_in_jpeg",
+           "read_label"]
 
-NAMINGS = ("adobe", "darktable", "both")
+NAMINGS = ("adobe", "ext", "both")
+# The name configs used before issue 6 for `ext`.
+_ALIASES = {"darktable": "ext"}
+
+#: xmp:Rating -1 is "rejected" for Lightroom, darktable and digiKam.
+REJECTED = -1
 
 #: Our own namespace, for provenance only; no other tool reads it.
 STARSORT_NS = "https://starsort.invalid/xmp/1.0/"
@@ -91,47 +104,42 @@ class XmpError(Exception):
 def sidecar_paths(photo: Path, naming: str) -> list[Path]:
     """Given a photo and a naming scheme, return its sidecar paths.
 
-    adobe gives `DSC0001.xmp`, darktable gives `DSC0001.ARW.xmp`, both gives
-    the two (adobe first). A RAW+JPEG pair shares its adobe sidecar, since both
-    files have the same stem. Raise ValueError for an unknown naming.
+    adobe gives `DSC0001.xmp`, ext (or its old name darktable) gives
+    `DSC0001.ARW.xmp`, both gives the two (adobe first). A RAW+JPEG pair
+    shares its adobe sidecar, since both files have the same stem. Raise
+    ValueError for an unknown naming.
     """
     photo = Path(photo)
+    naming = _ALIASES.get(naming, naming)
     if naming not in NAMINGS:
         raise ValueError(f"unknown XMP naming {naming!r}; expected one of {', '.join(NAMINGS)}")
     adobe = photo.with_name(photo.stem + ".xmp")
     darktable = photo.with_name(photo.name + ".xmp")
     if naming == "adobe":
         return [adobe]
-    if naming == "darktable":
+    if naming == "ext":
         return [darktable]
     return [adobe, darktable]
 
 
-def write_rating(photo: Path, stars: int, naming: str, label: str | None = None) -> list[Path]:
-    """Merge `stars` (1-5) and, if given, `label` into the photo's sidecars.
+def write_rating(photo: Path, stars: int | None, naming: str, label: str | None = None,
+                 unlabel: str | None = None) -> list[Path]:
+    """Merge `stars` (1-5, or -1 for rejected) and, if given, `label` into the photo's sidecars.
 
-    Return the sidecars written. Raise ValueError for bad arguments, and
-    XmpError if any sidecar could not be written (the others are still tried;
-    `XmpError.written` lists those that were). The photo is never modified.
+    The sidecars are those `naming` names plus any sidecar of the other style
+    that already exists, so a darktable sidecar next to an Adobe one does not
+    keep a stale rating. `unlabel` removes xmp:Label where it still equals
+    that text (the burst pick moved away), and leaves a label the
+    photographer changed since. Return the sidecars written. Raise ValueError
+    for bad arguments, and XmpError if any sidecar could not be written (the
+    others are still tried; `XmpError.written` lists those that were). The
+    photo is never modified.
     """
     photo = Path(photo)
-    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
-        raise ValueError(f"stars must be an int from 1 to 5, not {stars!r}")
-    if label is not None and (not isinstance(label, str) or not label.strip()):
-        raise ValueError(f"label must be a non-empty string or None, not {label!r}")
-    _register_namespace()
-
-    values = {
-        "Xmp.xmp.Rating": str(stars),
-        f"Xmp.{STARSORT_PREFIX}.Stars": str(stars),
-        f"Xmp.{STARSORT_PREFIX}.RatedAt": _dt.datetime.now(_dt.timezone.utc)
-        .astimezone()
-        .isoformat(timespec="seconds"),
-    }
-    if label is not None:
-        values["Xmp.xmp.Label"] = label
+    values = _values(stars, label, unlabel)
 
     sidecars = sidecar_paths(photo, naming)
+    sidecars += [s for s in sidecar_paths(photo, "both") if s not in sidecars and os.path.lexists(s)]
     if any(s.name.casefold() == photo.name.casefold() for s in sidecars):
         # A "photo" named *.xmp: its adobe sidecar would be the file itself.
         raise ValueError(f"{photo} would be its own sidecar; refusing to write it")
@@ -150,6 +158,81 @@ def write_rating(photo: Path, stars: int, naming: str, label: str | None = None)
     if failures:
         raise XmpError("; ".join(failures), path=first_failed, written=written)
     return written
+
+
+def write_rating_in_jpeg(photo: Path, stars: int | None, label: str | None = None, unlabel: str | None = None) -> None:
+    """Merge the rating (and label) into a JPEG's own XMP packet, for Lightroom.
+
+    exiv2 merges the packet, as for a sidecar; we splice it into the file as
+    its APP1 XMP segment, replacing the old one or going in after the EXIF
+    segment, so every other byte (EXIF, maker notes, the image data) stays
+    as it was. Letting exiv2 rewrite the whole JPEG would re-serialise the
+    EXIF block and move the maker note's offsets. The new file is written
+    next to the JPEG, fsynced and renamed over it only if the JPEG did not
+    change meanwhile. Raise XmpError if it cannot be done (the JPEG is then
+    untouched): not a JPEG, or a packet too large for one segment.
+    """
+    photo = Path(photo)
+    values = _values(stars, label, unlabel)
+    for _ in range(_ATTEMPTS):
+        try:
+            data, sig = _read_existing(photo, for_writing=True)
+        except FileNotFoundError:
+            raise XmpError(f"{photo}: vanished before its rating was written", path=photo) from None
+        segments = _jpeg_header_segments(photo, data)
+        old = next(((a, b) for a, b in segments if data[a + 4:a + 4 + len(_XMP_APP1)] == _XMP_APP1), None)
+        packet = data[old[0] + 4 + len(_XMP_APP1):old[1]] if old else _EMPTY_PACKET
+        packet = _merged_bytes(photo, packet, values)
+        if len(packet) + len(_XMP_APP1) + 2 > 0xFFFF:
+            raise XmpError(f"{photo}: its XMP would not fit in one JPEG segment; left alone", path=photo)
+        segment = b"\xff\xe1" + (len(packet) + len(_XMP_APP1) + 2).to_bytes(2, "big") + _XMP_APP1 + packet
+        if old:
+            out = data[:old[0]] + segment + data[old[1]:]
+        else:
+            # After APP0 (JFIF) and APP1 (EXIF), where cameras and Lightroom put it.
+            at = 2
+            for a, b in segments:
+                if data[a + 1] not in (0xE0, 0xE1):
+                    break
+                at = b
+            out = data[:at] + segment + data[at:]
+        if _replace_if_unchanged(photo, out, sig):
+            return
+    raise XmpError(f"{photo}: kept changing while we wrote its rating; try again later", path=photo)
+
+
+_XMP_APP1 = b"http://ns.adobe.com/xap/1.0/\x00"
+
+
+def _jpeg_header_segments(photo: Path, data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each marker segment before the image data; XmpError if not a JPEG."""
+    if data[:3] != b"\xff\xd8\xff":
+        raise XmpError(f"{photo}: not a JPEG; left alone", path=photo)
+    out = []
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA or marker == 0xD9:   # start of scan, end of image
+            return out
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if end > len(data):
+            break
+        out.append((pos, end))
+        pos = end
+    raise XmpError(f"{photo}: its JPEG header is damaged; left alone", path=photo)
+
+
+def read_label(path: Path) -> str | None:
+    """xmp:Label of a sidecar, or of a JPEG's own XMP; None if it has none or does not exist."""
+    try:
+        data, _ = _read_existing(Path(path))
+    except FileNotFoundError:
+        return None
+    try:
+        with pyexiv2.ImageData(data) as img:
+            return img.read_xmp().get("Xmp.xmp.Label")
+    except (RuntimeError, ValueError) as e:
+        raise XmpError(f"{path}: {_one_line(e)}", path=Path(path)) from None
 
 
 def read_rating(sidecar: Path) -> int | None:
@@ -175,6 +258,48 @@ def read_rating(sidecar: Path) -> int | None:
 
 
 # ---- internals ---------------------------------------------------------------
+
+class _DropIfEqual(str):
+    """A value meaning: remove this key if the packet holds exactly this text."""
+
+
+def _values(stars: int | None, label: str | None, unlabel: str | None) -> dict[str, str]:
+    """The keys to merge. stars None leaves the rating alone (only the label changes),
+    so moving a burst's pick label never undoes a rating the photographer changed."""
+    if stars is not None and (isinstance(stars, bool) or not isinstance(stars, int)
+                              or not (1 <= stars <= 5 or stars == REJECTED)):
+        raise ValueError(f"stars must be an int from 1 to 5, or -1 for rejected, not {stars!r}")
+    for name, v in (("label", label), ("unlabel", unlabel)):
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            raise ValueError(f"{name} must be a non-empty string or None, not {v!r}")
+    _register_namespace()
+    values: dict[str, str] = {}
+    if stars is not None:
+        values = {
+            "Xmp.xmp.Rating": str(stars),
+            f"Xmp.{STARSORT_PREFIX}.Stars": str(stars),
+            f"Xmp.{STARSORT_PREFIX}.RatedAt": _dt.datetime.now(_dt.timezone.utc)
+            .astimezone()
+            .isoformat(timespec="seconds"),
+        }
+    if label is not None:
+        values["Xmp.xmp.Label"] = label
+    elif unlabel is not None:
+        values["Xmp.xmp.Label"] = _DropIfEqual(unlabel)
+    return values
+
+
+def _resolve(values: dict[str, str], before: dict) -> dict[str, str | None]:
+    """`values` with each _DropIfEqual turned into a deletion (None) or dropped."""
+    out: dict[str, str | None] = {}
+    for k, v in values.items():
+        if isinstance(v, _DropIfEqual):
+            if before.get(k) == str(v):
+                out[k] = None
+        else:
+            out[k] = v
+    return out
+
 
 def _register_namespace() -> None:
     """Register our provenance namespace with exiv2, once per process."""
@@ -254,7 +379,8 @@ def _merged_bytes(sidecar: Path, data: bytes, values: dict[str, str]) -> bytes:
     img = _open_xmp(sidecar, data)
     try:
         before = img.read_xmp()
-        img.modify_xmp(values)
+        changes = _resolve(values, before)
+        img.modify_xmp(changes)
         out = img.get_bytes()
     except RuntimeError as e:
         raise XmpError(f"{sidecar}: exiv2 could not update it: {_one_line(e)}", path=sidecar) from None
@@ -263,7 +389,7 @@ def _merged_bytes(sidecar: Path, data: bytes, values: dict[str, str]) -> bytes:
     # Belt and braces for the one promise that matters: nothing of another
     # tool's is dropped. Re-parse what exiv2 produced and compare keys.
     after = _parse(sidecar, out)
-    lost = sorted(set(before) - set(after))
+    lost = sorted(set(before) - set(after) - {k for k, v in changes.items() if v is None})
     if lost:
         raise XmpError(f"{sidecar}: merging would drop {', '.join(lost[:5])}; left alone", path=sidecar)
     return out

@@ -1,0 +1,115 @@
+"""`starsort undo`: filed photos go back from the move journal, byte for byte, never over anything."""
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pyexiv2
+import pytest
+import rawpy
+from PIL import Image
+
+from starsort import undo
+
+from .batch_helpers import Starsort, tree
+from .conftest import DATA
+from .test_xmp import FOREIGN_SIDECAR
+
+
+def _library_files(s: Starsort) -> list[Path]:
+    return sorted(p for p in s.library.rglob("*") if p.is_file())
+
+
+@pytest.mark.e2e
+def test_undo_all_restores_the_inbox_byte_for_byte_after_sort_merged_converted_and_quarantined(tmp_path):
+    s = Starsort(tmp_path)
+    card = s.src / "card1" / "DCIM"
+    card.mkdir(parents=True)
+    shutil.copyfile(DATA / "two_people.ARW", card / "DSC00008.ARW")          # a RAW+JPEG pair ...
+    shutil.copyfile(DATA / "kit_with_rose.jpg", card / "DSC00008.JPG")
+    (card / "DSC00008.xmp").write_text(FOREIGN_SIDECAR, encoding="utf-8")   # ... with darktable's keywords
+    shutil.copyfile(DATA / "lennon_rotated.ARW", s.src / "DSC00009.ARW")     # a lone raw: converted
+    nodate = s.src / "DSC03755.JPG"
+    shutil.copyfile(DATA / "SonySLT-A55__DSC3755.JPG", nodate)
+    with pyexiv2.Image(str(nodate)) as img:
+        img.modify_exif({"Exif.Photo.DateTimeOriginal": None})
+    shutil.copyfile(DATA / "SonySLT-A55__DSC3756.JPG", s.src / "DSC03756.JPG")
+    (s.src / "empty.JPG").write_bytes(b"")                                    # quarantined
+    before = tree(s.src)
+
+    s.sort("--convert-jpeg")
+
+    rows = {Path(r["original_path"]).name: r for r in s.report()}
+    pair = rows["DSC00008.ARW"]
+    sidecar = Path(pair["current_path"]).with_suffix(".xmp")
+    with pyexiv2.ImageData(sidecar.read_bytes()) as img:                      # merged, keywords kept
+        keys = img.read_xmp()
+    assert keys["Xmp.dc.subject"] == ["holiday", "Ærø"] and keys["Xmp.xmp.Rating"] == pair["stars"]
+    assert keys["Xmp.darktable.history[1]/darktable:operation"] == "exposure"
+    # The report flags the photo whose EXIF lacks DateTimeOriginal, and only that one.
+    assert (rows["DSC03755.JPG"]["exif_ok"], rows["DSC03755.JPG"]["exif_missing"]) == ("0", "DateTimeOriginal")
+    assert (rows["DSC03756.JPG"]["exif_ok"], rows["DSC03756.JPG"]["exif_missing"]) == ("1", "")
+    assert rows["empty.JPG"]["state"] == "quarantined" and rows["empty.JPG"]["exif_ok"] == ""
+    converted = Path(rows["DSC00009.ARW"]["current_path"]).with_suffix(".jpg")
+    with rawpy.imread(str(DATA / "lennon_rotated.ARW")) as raw:
+        sensor = (raw.sizes.width, raw.sizes.height)
+    with Image.open(converted) as im:                        # a full development, not a half-size one
+        assert im.format == "JPEG" and sorted(im.size) == sorted(sensor)
+    with pyexiv2.Image(str(converted)) as img:
+        assert img.read_exif()["Exif.Photo.DateTimeOriginal"] == "2024:05:01 10:00:03"
+    assert not Path(pair["current_path"]).with_suffix(".jpg").exists() or pair["pair_path"].endswith(".JPG")
+
+    r = s.cli("undo", "--all")
+
+    assert tree(s.src) == before
+    assert _library_files(s) == []
+    assert "5 photo(s) restored" in r.stderr
+    assert {r["state"] for r in s.report()} == {"undone"}
+
+
+@pytest.mark.e2e
+def test_undo_never_overwrites_a_file_that_took_an_old_name_and_restores_the_rest(tmp_path):
+    s = Starsort(tmp_path)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "IMG_1.JPG")
+    shutil.copyfile(DATA / "clapton-2.jpg", s.src / "IMG_2.JPG")
+    s.sort()
+    newcomer = (DATA / "no-faces.jpg").read_bytes()
+    (s.src / "IMG_1.JPG").write_bytes(newcomer)                 # a new card reused the name
+
+    r = s.cli("undo", "--all", ok=False)
+
+    assert r.returncode == 1 and "IMG_1.JPG" in r.stderr and "nothing overwritten" in r.stderr
+    assert (s.src / "IMG_1.JPG").read_bytes() == newcomer
+    assert (s.src / "IMG_2.JPG").read_bytes() == (DATA / "clapton-2.jpg").read_bytes()
+    [still_filed] = [p for p in _library_files(s) if p.suffix == ".JPG"]
+    assert still_filed.read_bytes() == (DATA / "ivan.jpg").read_bytes()
+    assert still_filed.with_suffix(".xmp").exists()            # its rating stays with it
+
+
+@pytest.mark.e2e
+def test_undo_since_takes_back_only_what_was_filed_since_then(tmp_path):
+    s = Starsort(tmp_path)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "IMG_1.JPG")
+    s.sort()
+    time.sleep(1.1)
+    between = datetime.now().isoformat(timespec="seconds")
+    time.sleep(1.1)
+    shutil.copyfile(DATA / "clapton-2.jpg", s.src / "IMG_2.JPG")
+    s.sort()
+
+    s.cli("undo", "--since", between)
+
+    assert sorted(p.name for p in s.src.iterdir()) == ["IMG_2.JPG"]
+    assert [p.name for p in _library_files(s) if p.suffix == ".JPG"] == ["IMG_1.JPG"]
+
+
+def test_since_reads_durations_and_local_times():
+    now = 1_800_000_000.0
+    assert undo.parse_since("2h", now) == now - 7200
+    assert undo.parse_since("30m", now) == now - 1800
+    assert undo.parse_since("1d", now) == now - 86400
+    assert undo.parse_since("2026-11-22T14:00") == datetime(2026, 11, 22, 14, 0).timestamp()
+    with pytest.raises(ValueError, match="not a time"):
+        undo.parse_since("last tuesday")
