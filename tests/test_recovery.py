@@ -75,3 +75,37 @@ def test_a_photo_filed_nowhere_before_the_crash_goes_back_to_be_filed(folders, s
     svc.recover()
     assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("analysed",)
     assert Path(src).exists()
+
+
+def test_a_filing_cut_after_its_first_source_left_is_finished_not_taken_back(folders, svc, monkeypatch):
+    import errno as errno_
+    from starsort import filing
+    raw = copy_fixture("two_people.ARW", folders["inbox"], "DSC00009.ARW")
+    jpeg = copy_fixture("ivan.jpg", folders["inbox"], "DSC00009.JPG")
+    sums = {p.suffix: filing.sha256_file(p) for p in (raw, jpeg)}
+    now = time.time()
+    photo_id = svc.call(lambda db: db.execute(
+        "INSERT INTO photos (original_path, pair_original_path, kind, state, stars, queued_at, updated_at)"
+        " VALUES (?, ?, 'raw', 'analysed', 4, ?, ?) RETURNING id", (str(raw), str(jpeg), now, now)).fetchone()[0])
+    svc.once = False
+    real_fsync_dir = filing.fsync_dir
+
+    def failing(path):
+        if Path(path) == folders["inbox"]:
+            raise OSError(errno_.EIO, "Input/output error")
+        real_fsync_dir(path)
+    monkeypatch.setattr(filing, "fsync_dir", failing)
+    svc.file(photo_id)                      # the raw's source is unlinked, then the inbox fsync fails
+    assert not raw.exists()
+    assert svc.call(lambda db: db.execute("SELECT count(*) FROM moves WHERE photo_id = ?",
+                                          (photo_id,)).fetchone()[0]) == 2, "the journal must remember the raw"
+    monkeypatch.setattr(filing, "fsync_dir", real_fsync_dir)
+    svc.file(photo_id)                      # the retry finishes the same filing
+    state, current, pair = svc.call(lambda db: db.execute(
+        "SELECT state, current_path, pair_path FROM photos WHERE id = ?", (photo_id,)).fetchone())
+    assert state == "done"
+    filed = sorted((folders["library"] / "4-stars").iterdir())
+    assert [p.name for p in filed] == ["DSC00009.ARW", "DSC00009.JPG"]
+    assert {p.suffix: filing.sha256_file(p) for p in filed} == sums
+    assert (current, pair) == tuple(str(p) for p in filed)
+    assert list(folders["inbox"].iterdir()) == []

@@ -1,21 +1,18 @@
 """End to end: the daemon as a subprocess, on real photos, through crashes and slow writers."""
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import DATA
+from .daemon import Daemon as BaseDaemon
 
 pytestmark = pytest.mark.e2e
 
@@ -32,71 +29,14 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-class Daemon:
+class Daemon(BaseDaemon):
     def __init__(self, root: Path, mode: str = "move", settle: float = 1.0):
-        self.root = root
-        self.inbox = root / "inbox"
-        self.library = root / "library"
-        self.db = root / "state" / "starsort.db"
-        self.config = root / "config.yaml"
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            f"inboxes: [{self.inbox}]\nlibrary: {self.library}\ndatabase: {self.db}\n"
-            f"mode: {mode}\nsettle_seconds: {settle}\nrescan_interval: 2\n")
-        self.env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / "cfg"),
-                    "XDG_STATE_HOME": str(root / "xdgstate")}
-        self.proc: subprocess.Popen | None = None
-
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "starsort", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        super().__init__(root, mode=mode, settle=settle)
 
     def once(self) -> subprocess.CompletedProcess:
         r = self.cli("run", "--once", "--config", str(self.config))
         assert r.returncode == 0, r.stderr[-3000:]
         return r
-
-    def start(self) -> None:
-        self.log = open(self.root / "daemon.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "starsort", "run", "--config", str(self.config)],
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def report(self) -> list[dict]:
-        r = self.cli("report", "--format", "csv", "--config", str(self.config))
-        assert r.returncode == 0, r.stderr
-        return list(csv.DictReader(io.StringIO(r.stdout)))
-
-    def query(self, sql: str) -> list[tuple]:
-        if not self.db.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
-
-    def wait(self, pred, timeout: float = 240, what: str = "") -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited early ({self.proc.returncode}):\n{self.tail()}")
-            if pred():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.tail()}")
-
-    def tail(self) -> str:
-        p = self.root / "daemon.log"
-        return p.read_text()[-3000:] if p.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=60)
-        self.log.close()
-        return code
 
 
 def _fill_mixed_inbox(inbox: Path) -> dict[str, str]:
@@ -220,9 +160,7 @@ def test_kill_9_mid_run_then_a_restart_loses_nothing_and_files_nothing_twice(tmp
     d.start()
     d.wait(lambda: (d.query("SELECT count(*) FROM photos WHERE state = 'done'") or [(0,)])[0][0] >= 2,
            what="the first photos to be filed")
-    d.proc.kill()                                   # kill -9, mid-run
-    d.proc.wait()
-    d.log.close()
+    d.kill()                                        # kill -9, mid-run
     d.once()
     assert _files(d.inbox) == []
     filed = _files(d.library)

@@ -142,3 +142,29 @@ def test_rate_in_place_moves_nothing_and_writes_ratings_the_other_tools_read(tmp
     with pyexiv2.Image(str(s.src / "DSC03755.JPG")) as img:       # inside the JPEG, for Lightroom
         assert img.read_xmp()["Xmp.xmp.Rating"] == rows["DSC03755.JPG"]["stars"]
     assert xmp.read_rating(s.src / "DSC03755.xmp") == int(rows["DSC03755.JPG"]["stars"])
+
+
+def test_sort_leaves_the_daemons_own_pending_photos_alone(tmp_path):
+    import sqlite3
+    import time
+    s = Starsort(tmp_path)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "ivan.jpg")
+    s.sort()                                                  # creates the database
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    waiting = shutil.copyfile(DATA / "clapton-2.jpg", inbox / "queued.jpg")
+    landing = shutil.copyfile(DATA / "kit_with_rose.jpg", inbox / "landing.jpg")
+    st = landing.stat()
+    now = time.time()
+    with sqlite3.connect(s.db) as conn:                      # what a stopped daemon left in its queue
+        conn.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
+                     " VALUES (?, 'jpeg', 'queued', ?, ?)", (str(waiting), now, now))
+        conn.execute("INSERT INTO inbox (path, size, mtime_ns, seen_at, stable_since) VALUES (?, ?, ?, ?, ?)",
+                     (str(landing), st.st_size, st.st_mtime_ns, now - 60, now - 60))
+    shutil.copyfile(DATA / "multiface.jpg", s.src / "multiface.jpg")
+
+    s.sort()
+
+    states = {Path(r["original_path"]).name: r["state"] for r in s.report()}
+    assert states == {"ivan.jpg": "done", "multiface.jpg": "done", "queued.jpg": "queued"}
+    assert sorted(p.name for p in inbox.iterdir()) == ["landing.jpg", "queued.jpg"]

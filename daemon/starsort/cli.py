@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -180,6 +181,7 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
                err=True)
     from .service import Service
     service = Service(cfg, source, once=True)
+    service.scope = os.path.join(str(cfg.inboxes[0]), "")
     if sample is not None:
         service.only = sel.paths
     tty = sys.stdout.isatty()

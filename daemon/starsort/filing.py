@@ -265,6 +265,23 @@ class Filer:
                 self.unplan(photo_id)
         raise RuntimeError(f"could not find a free name for photo {photo_id}")
 
+    def committed(self, photo_id: int) -> bool:
+        """True once a source of the group's unfinished filing has left the inbox.
+
+        From then on the filing can only be finished, never taken back: taking
+        it back would leave the moved member in the library with no journal row
+        and file the rest of the group without it.
+        """
+        rows = self.call(lambda db: list(db.query(
+            "SELECT * FROM moves WHERE photo_id = ? ORDER BY id", [photo_id])))
+        pending = [r["id"] for r in rows if r["state"] != "done"]
+        if not pending:
+            return False
+        # Rows of one filing are journalled together, after any earlier ones.
+        attempt = [r for r in rows if r["id"] >= min(pending)]
+        return any(r["state"] == "done" or (not r["copy"] and r["state"] == "placed" and not os.path.exists(r["src"]))
+                   for r in attempt)
+
     def unplan(self, photo_id: int) -> None:
         """Take back a group's placements that are provably ours; sources are all still there."""
         rows = self.call(lambda db: list(db.query(

@@ -14,6 +14,7 @@ in the database until its result is stored, so stopping at any moment (even
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -53,6 +54,10 @@ class Service:
         self.copy = cfg.mode in ("copy", "rate-in-place")
         # `starsort sort --sample`: only these paths are taken from the inbox.
         self.only: set[str] | None = None
+        # `starsort sort SRC`: the run touches only photos under this folder
+        # (it ends with a separator); the daemon's own queue in the same
+        # database is left for the daemon.
+        self.scope: str | None = None
         self._stop = threading.Event()
         self.writer: Writer | None = None
         self.filer: Filer | None = None
@@ -160,10 +165,12 @@ class Service:
                 # The library's disk is full or gone. Dying here would have the
                 # service manager restart us into the same error forever; the
                 # sources are all still in the inbox, so the photo waits and is
-                # filed again by the retry that covers any filing error.
+                # filed again by the retry that covers any filing error (which
+                # finishes, rather than takes back, a filing whose sources began to leave).
                 self.event("ERROR", f"cannot finish the interrupted filing of photo {photo_id}: {e}; will retry")
                 try:
-                    self.filer.unplan(photo_id)
+                    if not self.filer.committed(photo_id):
+                        self.filer.unplan(photo_id)
                 except OSError as e2:
                     log.warning("photo %d: cannot take back its partial placement yet: %s", photo_id, e2)
                 self.call(lambda db: db.execute(
@@ -243,9 +250,13 @@ class Service:
     def _idle(self) -> bool:
         if self.pool.busy():
             return False
-        return self.call(lambda db: db.execute(
-            "SELECT (SELECT count(*) FROM inbox) + (SELECT count(*) FROM photos"
-            " WHERE state IN ('queued', 'analysed', 'filing'))").fetchone()[0]) == 0
+        mine = "(:scope IS NULL OR substr({0}, 1, length(:scope)) = :scope)"
+        pending = self.call(lambda db: db.execute(
+            f"SELECT (SELECT count(*) FROM photos WHERE state IN ('queued', 'analysed', 'filing')"
+            f" AND {mine.format('original_path')}), (SELECT json_group_array(path) FROM inbox"
+            f" WHERE {mine.format('path')})", {"scope": self.scope}).fetchone())
+        waiting_files = [p for p in json.loads(pending[1]) if self.only is None or p in self.only]
+        return pending[0] + len(waiting_files) == 0
 
     def heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat >= 5:
@@ -256,7 +267,9 @@ class Service:
     def settle(self) -> int:
         def step(db: Database) -> tuple[list[dict], int]:
             with transaction(db):
-                ready, waiting = settle.check(db, self.cfg.settle_seconds)
+                ready, waiting = settle.check(db, self.cfg.settle_seconds, scope=self.scope)
+                if self.only is not None:
+                    ready = [r for r in ready if r.path in self.only]
                 actions = settle.admit(db, ready, self.copy) if ready else []
             return actions, waiting
         actions, waiting = self.call(step)
@@ -276,8 +289,9 @@ class Service:
         now = time.monotonic()
         waiting = [i for i, t in self._retry_at.items() if t > now]
         rows = self.call(lambda db: list(db.query(
-            "SELECT * FROM photos WHERE state IN ('queued', 'analysed') AND id NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY id LIMIT ?", [json.dumps(waiting), len(busy) + self.pool.slots() + 8])))
+            "SELECT * FROM photos WHERE state IN ('queued', 'analysed') AND id NOT IN (SELECT value FROM json_each(:waiting))"
+            " AND (:scope IS NULL OR substr(original_path, 1, length(:scope)) = :scope) ORDER BY id LIMIT :n",
+            {"waiting": json.dumps(waiting), "n": len(busy) + self.pool.slots() + 8, "scope": self.scope})))
         for row in rows:
             if row["id"] in busy:
                 continue
@@ -325,19 +339,12 @@ class Service:
 
     def handle(self, photo_id: int, status: str, payload: Any) -> None:
         if status == "ok":
+            self._raw_only.discard(photo_id)
             self.store(photo_id, payload)
             self.file(photo_id)
         elif status == "bad":
-            row = self._photo(photo_id)
-            if row["pair_original_path"] and photo_id not in self._raw_only:
-                # A card error often cuts the JPEG of a pair while the raw, the
-                # photographer's real original, is whole: rate the pair on it.
-                self._raw_only.add(photo_id)
-                self.event("WARNING", f"the JPEG of {row['original_path']} cannot be analysed ({payload});"
-                           " rating the pair on its raw")
-                return
-            self._raw_only.discard(photo_id)
-            self.quarantine(photo_id, payload)
+            if not self._try_raw_instead(photo_id, payload):
+                self.quarantine(photo_id, payload)
         elif status == "vanished":
             self.vanished(photo_id)
         elif status in ("crashed", "timeout", "error"):
@@ -350,8 +357,25 @@ class Service:
             elif status == "error":
                 self.fail(photo_id, str(payload).splitlines()[0])
                 log.debug("%s", payload)
+            elif self._try_raw_instead(photo_id, payload):
+                self.call(lambda db: db.execute("UPDATE photos SET attempts = 0 WHERE id = ?", (photo_id,)))
             else:
                 self.quarantine(photo_id, payload)
+
+    def _try_raw_instead(self, photo_id: int, why: str) -> bool:
+        """A pair whose JPEG failed analysis is analysed again on its raw (once).
+
+        A card error often cuts the JPEG of a pair while the raw, the
+        photographer's real original, is whole.
+        """
+        row = self._photo(photo_id)
+        if not row["pair_original_path"] or photo_id in self._raw_only:
+            self._raw_only.discard(photo_id)
+            return False
+        self._raw_only.add(photo_id)
+        self.event("WARNING", f"the JPEG of {row['original_path']} cannot be analysed ({str(why).splitlines()[0]});"
+                   " rating the pair on its raw")
+        return True
 
     def store(self, photo_id: int, r: dict) -> None:
         b = cluster.bands(r["phash"]) if r.get("phash") else (None,) * 4
@@ -404,6 +428,10 @@ class Service:
         row = self._photo(photo_id)
         if self.in_place:
             self._rate_in_place(row, "done")
+            return
+        if row["stars"] is None:
+            # A quarantine that could not be filed (full disk) and is retried.
+            self._file_into(row, self.library / QUARANTINE, final_state="quarantined")
             return
         self._file_into(row, self.library / star_folder(int(row["stars"])), final_state="done")
 
@@ -458,23 +486,33 @@ class Service:
             (reason, time.time(), photo_id)))
 
     def _file_into(self, row: dict, dest: Path, final_state: str) -> None:
+        committed = self.filer.committed(row["id"])
         members = self._members(row)
-        if not members:
+        if not members and not committed:
             self.vanished(row["id"])
             return
         try:
-            placed = self.filer.file(row["id"], members, dest, self.copy)
-        except SourceChanged as e:
-            log.warning("%s; it will be analysed again", e)
-            self.filer.unplan(row["id"])
-            self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
-            return
-        except OSError as e:
-            # Disk full, read-only or unmounted library, permissions: the
-            # sources are intact (nothing is unlinked before every member is
-            # placed). The service retries after rescan_interval, so it
-            # resumes by itself once the disk is repaired; --once gives up.
-            self.filer.unplan(row["id"])
+            if committed:
+                # An earlier attempt failed after a source had left: finish it.
+                placed = self.filer.complete(row["id"])
+            else:
+                placed = self.filer.file(row["id"], members, dest, self.copy)
+        except (SourceChanged, OSError) as e:
+            if self.filer.committed(row["id"]):
+                e = e if isinstance(e, OSError) else OSError(errno.EAGAIN, str(e))
+            elif isinstance(e, SourceChanged):
+                log.warning("%s; it will be analysed again", e)
+                self._unplan(row["id"])
+                self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
+                return
+            else:
+                # Disk full, read-only or unmounted library, permissions: no
+                # source has left yet, so the placements are taken back and
+                # the sources are intact.
+                self._unplan(row["id"])
+            # The service retries after rescan_interval, so it resumes by
+            # itself once the disk is repaired; --once gives up (and the next
+            # start's recovery finishes a filing that had begun removing sources).
             if self.once:
                 self.fail(row["id"], f"cannot file into {dest}: {e}")
             else:
@@ -489,6 +527,13 @@ class Service:
                     self.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
             return
         self._finish_filing(row["id"], placed, final_state)
+
+    def _unplan(self, photo_id: int) -> None:
+        try:
+            self.filer.unplan(photo_id)
+        except OSError as e:
+            # The journal rows stay; start-up recovery looks at the disk again.
+            self.event("ERROR", f"cannot take back the placements of photo {photo_id}: {e}")
 
     def _finish_filing(self, photo_id: int, placed: dict[str, str], final_state: str | None = None) -> None:
         row = self._photo(photo_id)
@@ -544,8 +589,10 @@ class Service:
             self.filer.complete(photo["id"])
         except (OSError, Collision, SourceChanged) as e:
             # A full or missing library must not stop the service. The file
-            # stays in the inbox and the next rescan brings it back here.
-            self.filer.unplan(photo["id"])
+            # stays in the inbox and the next rescan brings it back here (or,
+            # if it had already left the inbox, the next start finishes it).
+            if not self.filer.committed(photo["id"]):
+                self._unplan(photo["id"])
             self.event("ERROR", f"cannot file {path} next to its photo: {e}; will retry")
             return
         if role == "pair":
@@ -613,7 +660,13 @@ class Service:
             photo = Path(f)
             targets = [s for s in xmp.sidecar_paths(photo, "both")
                        if s in xmp.sidecar_paths(photo, x.sidecar_naming) or os.path.lexists(s)]
-            before = {str(s): _small_file(s) for s in targets}
+            try:
+                before = {str(s): _small_file(s) for s in targets}
+            except OSError as e:
+                # Unreadable: merging blind could lose another tool's fields,
+                # and undo could not give the file back as it was.
+                self.event("WARNING", f"cannot read the sidecar of {f} ({e}); its rating is not written")
+                continue
             try:
                 written = xmp.write_rating(photo, rating, x.sidecar_naming, label=label, unlabel=unlabel)
                 wrote_label = True
@@ -629,6 +682,10 @@ class Service:
                 try:
                     xmp.write_rating_in_jpeg(photo, rating, label=label, unlabel=unlabel)
                     self._record_artifact(photo_id, f, "jpeg-xmp", b"")
+                    if self.in_place:
+                        # The original changed size and mtime: without this, the
+                        # next rescan would take it for a new photo.
+                        self._remember_in_place(photo_id, [f])
                 except Exception as e:  # noqa: BLE001 - the rating inside a JPEG is a bonus
                     self.event("WARNING", f"could not write the rating into {f}: {e}")
         if wrote_label:
@@ -680,8 +737,6 @@ def _small_file(path: Path) -> bytes | None:
             return f.read(xmp.MAX_SIDECAR_BYTES + 1)
     except FileNotFoundError:
         return None
-    except OSError:
-        return b""
 
 
 def _epoch(iso: str | None) -> float | None:

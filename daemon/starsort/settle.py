@@ -47,12 +47,15 @@ def record(db: Database, path: str, now: float | None = None) -> None:
     db.execute("INSERT OR IGNORE INTO inbox (path, seen_at) VALUES (?, ?)", (path, now or time.time()))
 
 
-def check(db: Database, settle_seconds: float, now: float | None = None) -> tuple[list[Ready], int]:
-    """Stat every waiting path; return those that are stable, and how many still wait."""
+def check(db: Database, settle_seconds: float, now: float | None = None,
+          scope: str | None = None) -> tuple[list[Ready], int]:
+    """Stat every waiting path (under `scope`, a folder, if given); return those
+    that are stable, and how many still wait."""
     now = time.time() if now is None else now
     ready: list[Ready] = []
     waiting = 0
-    for row in list(db.query("SELECT * FROM inbox ORDER BY path")):
+    for row in list(db.query("SELECT * FROM inbox WHERE :scope IS NULL OR substr(path, 1, length(:scope)) = :scope"
+                             " ORDER BY path", {"scope": scope})):
         path = row["path"]
         try:
             st = os.lstat(path)

@@ -110,21 +110,24 @@ def _undo_photo(db: Database, photo_id: int, res: Result, echo: Callable[[str], 
             res.skipped.append(f"{m['src']}: a file of that name is back in its place; nothing overwritten")
             return
 
-    # 2. Take back what starsort wrote.
-    moved_dsts = {m["dst"] for m in moves}
+    # 2. Decide what to take back of what starsort wrote; act only once the
+    # photo is back, so a move back that fails leaves the photo as it was,
+    # rating included.
+    moved_back = {m["dst"]: m["src"] for m in back}
+    remove: list[str] = []
+    restore: list[tuple[str, bytes]] = []
     extra_back: list[tuple[str, str]] = []     # (library path, inbox path) of edited sidecars we created
     for a in arts:
         path = a["path"]
-        unchanged = _sha(path) == a["sha256"]
         if not os.path.lexists(path):
             continue
+        unchanged = _sha(path) == a["sha256"]
         if a["kind"] == "sidecar":
             if unchanged and a["created"]:
-                os.unlink(path)
-                res.removed.append(path)
+                remove.append(path)
             elif unchanged:
-                _restore_bytes(path, a["original"] or b"")
-            elif a["created"] and path not in moved_dsts:
+                restore.append((path, a["original"] or b""))
+            elif a["created"] and path not in moved_back:
                 target = _old_place(path, photo, moves)
                 if target:
                     extra_back.append((path, target))
@@ -133,8 +136,7 @@ def _undo_photo(db: Database, photo_id: int, res: Result, echo: Callable[[str], 
                 res.kept.append(f"{path}: edited since starsort wrote it; kept as it is")
         elif a["kind"] == "converted":
             if unchanged:
-                os.unlink(path)
-                res.removed.append(path)
+                remove.append(path)
             else:
                 res.kept.append(f"{path}: changed since starsort converted it; left in the library")
         elif a["kind"] == "jpeg-xmp":
@@ -157,6 +159,13 @@ def _undo_photo(db: Database, photo_id: int, res: Result, echo: Callable[[str], 
                 os.unlink(m["src"])
         res.skipped.append(f"{photo['original_path']}: could not move back ({e})")
         return
+    for path, data in restore:
+        # A sidecar that went back is restored where it now lies: its library
+        # name is about to go.
+        _restore_bytes(moved_back.get(path, path), data)
+    for path in remove:
+        os.unlink(path)
+        res.removed.append(path)
     for m in placed:
         os.unlink(m["dst"])
         fsync_dir(os.path.dirname(m["dst"]))

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from ..daemon import Daemon as BaseDaemon
 from .checker import Originals, check  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,117 +83,11 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-class Daemon:
-    """starsort as a subprocess on its own folders; `analyser=None` runs the real pipeline."""
+class Daemon(BaseDaemon):
+    """The shared daemon runner, with the fast analysis double by default and the checker."""
 
-    def __init__(self, root: Path, *, library: Path | None = None, settle: float = 0.3,
-                 rescan: float = 2.0, analyser: str | None = FAKE, mode: str = "move",
-                 env: dict | None = None, xmp: bool = True):
-        self.root = root
-        self.inbox = root / "inbox"
-        self.library = library or root / "library"
-        self.db = root / "state" / "starsort.db"
-        self.config = root / "config.yaml"
-        self.logfile = root / "daemon.log"
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            f"inboxes: [{self.inbox}]\nlibrary: {self.library}\ndatabase: {self.db}\n"
-            f"mode: {mode}\nsettle_seconds: {settle}\nrescan_interval: {rescan}\n"
-            f"xmp:\n  enabled: {'true' if xmp else 'false'}\n")
-        self.env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / "cfg"),
-                    "XDG_STATE_HOME": str(root / "xdgstate"),
-                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        for k in ("STARSORT_CRASH_AT", "STARSORT_FAIL_AT", "STARSORT_CRASH_TRACE", "STARSORT_TEST_ANALYSER",
-                  "STARSORT_FAKE_DELAY"):
-            self.env.pop(k, None)
-        if analyser:
-            self.env["STARSORT_TEST_ANALYSER"] = analyser
-        self.env.update(env or {})
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    def _cmd(self, once: bool) -> list[str]:
-        return [sys.executable, "-m", "starsort", "run", "--config", str(self.config), *(["--once"] if once else [])]
-
-    def once(self, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        with open(self.logfile, "a") as log:
-            log.write(f"\n==== run --once {env or ''}\n")
-            log.flush()
-            return subprocess.run(self._cmd(True), env={**self.env, **(env or {})}, stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout)
-
-    def start(self, env: dict | None = None) -> subprocess.Popen:
-        self._log = open(self.logfile, "a")
-        self._log.write(f"\n==== run {env or ''}\n")
-        self._log.flush()
-        self.proc = subprocess.Popen(self._cmd(False), env={**self.env, **(env or {})}, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-        return self.proc
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=60)
-        if self._log:
-            self._log.close()
-            self._log = None
-        return code
-
-    def stop(self) -> int:
-        return self.kill(signal.SIGTERM)
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self._log:
-            self._log.close()
-            self._log = None
-
-    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        if not self.db.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
-
-    def count(self, sql: str) -> int:
-        r = self.query(sql)
-        return r[0][0] if r and r[0][0] is not None else 0
-
-    def wait(self, pred, timeout: float = 120, what: str = "", interval: float = 0.2) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited early ({self.proc.returncode}):\n{self.tail()}")
-            if pred():
-                return
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.tail()}")
-
-    def started(self) -> bool:
-        return bool(self.query("SELECT heartbeat_at FROM service WHERE pid = ?", (self.proc.pid,)))
-
-    def tail(self, n: int = 4000) -> str:
-        return self.logfile.read_text(errors="replace")[-n:] if self.logfile.exists() else ""
-
-    def errors(self) -> list[str]:
-        """ERROR lines in the log, and ERROR events in the database."""
-        lines = [ln for ln in self.tail(10**9).splitlines() if " ERROR " in ln or ln.startswith("ERROR")]
-        return lines + [m for (m,) in self.query("SELECT message FROM events WHERE level = 'ERROR'")]
-
-    def rss_kb(self) -> int | None:
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except (OSError, AttributeError):
-            return None
-        return None
+    def __init__(self, root: Path, *, analyser: str | None = FAKE, **kw):
+        super().__init__(root, analyser=analyser, **kw)
 
     def check(self, originals: Originals, **kw) -> dict:
         return check(originals, self.inbox, self.library, self.db, **kw)

@@ -71,7 +71,7 @@ def _resumes(d: Daemon, originals: Originals, n_photos: int) -> dict:
 def test_a_full_library_disk_keeps_every_source_and_filing_resumes_when_space_returns(tmp_path, tmpfs):
     mnt = tmpfs(tmp_path / "mnt", "3m")
     if mnt is None:
-        pytest.skip(f"cannot mount a small tmpfs ({tmpfs.why}); test_injected_enospc covers the same")
+        pytest.skip(f"cannot mount a small tmpfs ({tmpfs.why}); test_injected_filing_errors_keep_the_sources_and_file_nothing_twice covers the same")
     d = Daemon(tmp_path / "d", library=mnt.where / "library", settle=0.3, rescan=1.0)
     d.start()
     try:
