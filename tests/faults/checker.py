@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import sqlite3
 import subprocess
 from collections import defaultdict
@@ -184,6 +185,18 @@ def _is_under(path: str, root: Path) -> bool:
     return os.path.realpath(path).startswith(r.rstrip(os.sep) + os.sep)
 
 
+def _in_flight(path: str, proc) -> bool:
+    """A live daemon's temp file that is gone a moment later was a write in progress
+    (a sidecar is written just after its photo is marked done), not a leftover."""
+    if proc is None or proc.poll() is not None:
+        return False
+    for _ in range(20):
+        time.sleep(0.1)
+        if not os.path.lexists(path):
+            return True
+    return False
+
+
 def check(originals: Originals, inbox: Path | str, library: Path | str, db_path: Path | str,
           proc: subprocess.Popen | None = None, stopped: bool = False, *,
           mode: str = "move", drained: bool = False, allow_temp: bool = False, crashed: bool = False,
@@ -213,7 +226,7 @@ def check(originals: Originals, inbox: Path | str, library: Path | str, db_path:
     for p in lib_files:
         name = os.path.basename(p)
         if name.startswith(TEMP_PREFIX):
-            if not allow_temp:
+            if not allow_temp and not _in_flight(p, proc):
                 problems.append(f"temp file left in the library: {p}")
             continue
         if name.lower().endswith(".xmp"):

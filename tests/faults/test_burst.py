@@ -86,8 +86,11 @@ def test_a_burst_faster_than_analysis_is_queued_in_sqlite_with_flat_memory(tmp_p
         drain_seconds = time.monotonic() - t0 - feed_seconds
         stop.set()
         sampler.join(5)
-        summary = d.check(originals, proc=d.proc, drained=True)
+        # Stopped first: the last photo's sidecar is written just after it is
+        # marked done, and a check racing that write would see its temp file.
+        assert d.proc.poll() is None, "the daemon died during the burst"
         assert d.stop() == 0
+        summary = d.check(originals, drained=True)
     finally:
         stop.set()
         d.close()
