@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .filing import fsync_dir
+from .filing import fsync_dir, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ def convert(raw_path: str | Path) -> Path | None:
         return None
     dst = jpeg_path(raw_path)
     rgb = develop(raw_path)
-    tmp = dst.with_name(f".starsort-{secrets.token_hex(8)}.tmp")
+    tmp = Path(temp_path(dst.parent))
     try:
         with open(tmp, "xb") as f:
             Image.fromarray(rgb).save(f, "JPEG", quality=QUALITY, subsampling=0, optimize=True)

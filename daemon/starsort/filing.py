@@ -44,6 +44,11 @@ _CHUNK = 1 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
+def temp_path(folder: str | Path) -> str:
+    """A fresh temp name in `folder`: ignored by the scan, swept from the library at start-up."""
+    return os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
+
+
 def star_folder(stars: int) -> str:
     return "1-star" if stars == 1 else f"{stars}-stars"
 
@@ -146,7 +151,7 @@ def sha256_file(path: str | Path) -> str:
 def _copy_verified(src: str, dst: str) -> str:
     """Copy src to dst through a temp file in dst's folder; return the verified SHA-256."""
     folder = os.path.dirname(dst)
-    tmp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
+    tmp = temp_path(folder)
     before = os.stat(src)
     h = hashlib.sha256()
     src_fd = os.open(src, os.O_RDONLY | _NOFOLLOW)

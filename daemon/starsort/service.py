@@ -173,9 +173,10 @@ class Service:
                         self.filer.unplan(photo_id)
                 except OSError as e2:
                     log.warning("photo %d: cannot take back its partial placement yet: %s", photo_id, e2)
+                msg = f"cannot file: {e}"
                 self.call(lambda db: db.execute(
                     "UPDATE photos SET state = 'analysed', error = ? WHERE id = ? AND state != 'done'",
-                    (f"cannot file: {e}", photo_id)))
+                    (msg, photo_id)))
 
         def reset(db: Database) -> None:
             # 'filing' without journal rows: the crash came before the plan was written.
@@ -497,19 +498,18 @@ class Service:
                 placed = self.filer.complete(row["id"])
             else:
                 placed = self.filer.file(row["id"], members, dest, self.copy)
-        except (SourceChanged, OSError) as e:
-            if self.filer.committed(row["id"]):
-                e = e if isinstance(e, OSError) else OSError(errno.EAGAIN, str(e))
-            elif isinstance(e, SourceChanged):
-                log.warning("%s; it will be analysed again", e)
-                self._unplan(row["id"])
-                self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
-                return
-            else:
-                # Disk full, read-only or unmounted library, permissions: no
-                # source has left yet, so the placements are taken back and
+        except (SourceChanged, OSError) as exc:
+            e = exc if isinstance(exc, OSError) else OSError(errno.EAGAIN, str(exc))
+            if not self.filer.committed(row["id"]):
+                # No source has left yet: the placements are taken back and
                 # the sources are intact.
                 self._unplan(row["id"])
+                if isinstance(exc, SourceChanged):
+                    log.warning("%s; it will be analysed again", exc)
+                    self.call(lambda db: db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (row["id"],)))
+                    return
+            # Disk full, read-only or unmounted library, permissions, or a
+            # filing that must be finished rather than taken back.
             # The service retries after rescan_interval, so it resumes by
             # itself once the disk is repaired; --once gives up (and the next
             # start's recovery finishes a filing that had begun removing sources).
@@ -517,8 +517,9 @@ class Service:
                 self.fail(row["id"], f"cannot file into {dest}: {e}")
             else:
                 self._retry_at[row["id"]] = time.monotonic() + self.cfg.rescan_interval
+                msg = f"cannot file into {dest}: {e}"
                 self.call(lambda db: db.execute("UPDATE photos SET state = 'analysed', error = ? WHERE id = ?",
-                                                (f"cannot file into {dest}: {e}", row["id"])))
+                                                (msg, row["id"])))
                 # Once per photo and cause: a full disk retried every
                 # rescan_interval must not bury the log in identical errors.
                 if (row.get("error") or "").startswith(f"cannot file into {dest}: [Errno {e.errno}]"):

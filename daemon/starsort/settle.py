@@ -19,7 +19,6 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlite_utils import Database
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +40,7 @@ from typing import Callable
 
 from sqlite_utils import Database
 
-from .filing import Collision, fsync_dir, place, sha256_file
+from .filing import Collision, fsync_dir, place, sha256_file, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +207,7 @@ def _old_place(lib_path: str, photo: dict, moves: list[dict]) -> str | None:
 def _restore_bytes(path: str, data: bytes) -> None:
     """Put a merged-into sidecar's original bytes back, through a temp file and a rename."""
     folder = os.path.dirname(path)
-    tmp = os.path.join(folder, f".starsort-{secrets.token_hex(8)}.tmp")
+    tmp = temp_path(folder)
     mode = os.stat(path).st_mode & 0o7777
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

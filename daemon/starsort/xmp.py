@@ -38,12 +38,13 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import os
-import secrets
 import stat
 import threading
 from pathlib import Path
 
 import pyexiv2
+
+from .filing import temp_path
 
 __all__ = ["XmpError", "NAMINGS", "sidecar_paths", "write_rating", "read_rating", "write_rating_in_jpeg",
            "read_label"]
@@ -60,8 +61,6 @@ STARSORT_NS = "https://starsort.invalid/xmp/1.0/"
 STARSORT_PREFIX = "starsort"
 
 #: Temp files in a photo folder start and end like this; the watcher skips them.
-TEMP_PREFIX = ".starsort-"
-TEMP_SUFFIX = ".tmp"
 
 #: A sidecar larger than this is not an XMP sidecar we should be parsing.
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
@@ -414,7 +413,7 @@ def _replace_if_unchanged(sidecar: Path, data: bytes, expected: tuple[int, int, 
     so the caller merges again rather than dropping another program's edit.
     """
     folder = sidecar.parent
-    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    tmp = Path(temp_path(folder))
     mode = 0o666  # minus the umask, like any file the user creates
     if expected is not None:
         try:
