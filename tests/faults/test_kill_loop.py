@@ -101,8 +101,8 @@ class Feeder(threading.Thread):
 
 
 def _kill_loop(d: Daemon, cycles: int, rng: random.Random, delay: tuple[float, float], feed_interval: float,
-               name: str) -> dict:
-    originals = Originals()
+               name: str, originals: Originals | None = None) -> dict:
+    originals = originals if originals is not None else Originals()
     feeder = Feeder(d.inbox, originals, rng, feed_interval)
     t0 = time.monotonic()
     feeder.start()
@@ -158,35 +158,8 @@ def test_kill_loop_with_the_real_pipeline(tmp_path):
         shutil.copyfile(DATA / name, d.inbox / f"real{i}_{name}")
     try:
         rng = random.Random(seed)
-        originals_before = sorted(d.inbox.iterdir())
-        figures = _kill_loop_real(d, cycles, rng, originals_before)
+        figures = _kill_loop(d, cycles, rng, (4.0, 12.0), 1.0, "kill loop, real pipeline",
+                             Originals.snapshot(sorted(d.inbox.iterdir())))
     except AssertionError as e:
         raise AssertionError(f"seed {seed}: {e}") from None
     assert figures["cycles_survived"] == cycles
-
-
-def _kill_loop_real(d: Daemon, cycles: int, rng: random.Random, first: list[Path]) -> dict:
-    originals = Originals.snapshot(first)
-    feeder = Feeder(d.inbox, originals, rng, interval=1.0)
-    t0 = time.monotonic()
-    feeder.start()
-    survived = 0
-    try:
-        for cycle in range(cycles):
-            d.start()
-            time.sleep(rng.uniform(4.0, 12.0))
-            assert d.proc.poll() is None, d.tail()
-            d.kill()
-            with feeder.lock:
-                d.check(originals, crashed=True)
-            survived += 1
-    finally:
-        feeder.stop()
-    assert d.once(timeout=900).returncode == 0, d.tail()
-    summary = d.check(originals, drained=True)
-    assert d.count("SELECT count(*) FROM photos WHERE state != 'done'") == 0, \
-        d.query("SELECT original_path, state, error FROM photos WHERE state != 'done'")
-    figures = dict(cycles_survived=survived, files_checked=len(originals), photos=summary.get("db_done", 0),
-                   losses=0, seconds=round(time.monotonic() - t0, 1))
-    record_result("kill loop, real pipeline", **figures)
-    return figures
