@@ -37,7 +37,7 @@ faults: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"
 
-# The speed benchmark (issue 5): starsort against the seed-style pipeline on
+# The speed benchmark: starsort against the seed-style pipeline on
 # 24 MP photos, generated into bench/.cache; writes bench/results.md. About
 # 10 minutes on 2 cores. The narrower scripts stay runnable by hand:
 # bench/bench_analysis.py (calibration), bench_cluster.py, bench_pipeline.py,

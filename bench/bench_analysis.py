@@ -21,9 +21,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from starsort import blur, decode, faces, phash, rate  # noqa: E402
+from starsort.analysis import blur, decode, faces, phash, rate  # noqa: E402
 from starsort.config import Config  # noqa: E402
-from starsort.job import Job  # noqa: E402
+from starsort.analysis.job import Job  # noqa: E402
 from starsort.pipeline import Context, analyse  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -1,6 +1,6 @@
 """Benchmark: burst-cluster lookup cost against library size.
 
-Builds file databases with the real `starsort.migrations` schema holding N
+Builds file databases with the real `starsort.store.migrations` schema holding N
 synthetic photos (random pHashes; about 60 % of them in bursts of 2-12 frames
 a second or two apart whose hashes differ by 0-8 bits; capture times spread
 over three years), then times `cluster.assign` (lookup + writes + commit; WAL
@@ -20,7 +20,7 @@ alone is not enough.
 
 Runs in about 25 s (building the million-photo database takes about 14 s).
 Figures from the development machine are in the docstring of
-daemon/starsort/cluster.py.
+daemon/starsort/library/bursts.py.
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ import sqlite_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 
-from starsort import cluster  # noqa: E402
+from starsort.library import bursts as cluster  # noqa: E402
 from starsort.config import ClusterConfig  # noqa: E402
-from starsort.migrations import migrations  # noqa: E402
+from starsort.store.migrations import migrations  # noqa: E402
 
 CFG = ClusterConfig()
 T_START = 1_600_000_000.0

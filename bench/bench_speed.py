@@ -312,9 +312,9 @@ def run_reference(files: list[Path]) -> dict:
 
 def quality_child(paths: list[str]) -> None:
     """Fast path vs full resolution, per photo; stage timings of the fast path. Prints JSON."""
-    from starsort import decode, faces
+    from starsort.analysis import decode, faces
     from starsort.config import Config
-    from starsort.job import Job
+    from starsort.analysis.job import Job
     from starsort.pipeline import ANALYSIS, Context
 
     import torch

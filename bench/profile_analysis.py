@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "daemon"))
 
 import benchdata  # noqa: E402
-from starsort import faces  # noqa: E402
+from starsort.analysis import faces  # noqa: E402
 from starsort.config import Config  # noqa: E402
-from starsort.job import Job  # noqa: E402
+from starsort.analysis.job import Job  # noqa: E402
 from starsort.pipeline import ANALYSIS, Context, analyse  # noqa: E402
 
 

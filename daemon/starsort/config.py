@@ -127,7 +127,7 @@ class XmpConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _old_naming_key(cls, data: Any) -> Any:
-        # Configs written before issue 6 say `naming: adobe|darktable|both`.
+        # Older configs say `naming: adobe|darktable|both`.
         if isinstance(data, dict) and "naming" in data and "sidecar_naming" not in data:
             data = dict(data)
             old = data.pop("naming")

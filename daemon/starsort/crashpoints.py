@@ -1,7 +1,7 @@
 """Test hooks for fault injection; inert unless the environment asks for them.
 
 The fault tests (tests/faults) kill the real daemon between the steps of a
-move, SQLite's crash-at-the-Nth-operation method (reliability.md §5.4). The
+move, SQLite's crash-at-the-Nth-operation method. The
 steps call `hit(step)` right after the operation the name describes:
 
     write         a chunk of a cross-filesystem copy written to the temp file

@@ -1,0 +1,162 @@
+"""The move journal: file a photo's group into a folder so that a crash can always be finished.
+
+The invariant: at every instant, even after `kill -9`, each original's bytes
+exist in full in at least one known place. So:
+
+* A group (RAW + JPEG + sidecars) is placed whole (`fsops.place`) before any
+  source is unlinked, so a crash can never split it between inbox and library.
+* Every step is journalled in `moves` before and after. `complete()` drives
+  journal rows forward by looking at the disk, which makes filing and crash
+  recovery the same code path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from .. import crashpoints
+from ..store import photos
+from ..store.db import transaction
+from .fsops import Collision, SourceChanged, fsync_dir, holds_source, place
+from .names import TEMP_PREFIX, Member, plan
+
+log = logging.getLogger(__name__)
+
+
+class Filer:
+    """Files photos through the journal. `call` runs a function on the DB writer."""
+
+    def __init__(self, call, library: Path):
+        self.call = call
+        self.library = Path(library)
+
+    def file(self, photo_id: int, members: list[Member], dest_dir: Path, copy: bool) -> dict[str, str]:
+        """Place every member in dest_dir under one stem; return {role-or-src: dst}."""
+        for _ in range(50):
+            reserved = set(self.call(lambda db: [r[0] for r in db.execute(
+                "SELECT dst FROM moves WHERE state != 'done' AND dst LIKE ?", (str(dest_dir) + os.sep + "%",))]))
+            dsts = plan(dest_dir, members, reserved)
+            now = time.time()
+
+            def journal(db: Database) -> None:
+                with transaction(db):
+                    for m in members:
+                        db.execute(
+                            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+                            " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)",
+                            (photo_id, m.role, m.src, dsts[m.src], int(copy), now, now))
+                    photos.start_filing(db, photo_id, now)
+            self.call(journal)
+            try:
+                return self.complete(photo_id)
+            except Collision as c:
+                log.info("name %s was taken while filing; choosing another", c)
+                self.unplan(photo_id)
+        raise RuntimeError(f"could not find a free name for photo {photo_id}")
+
+    def plan_one(self, photo_id: int, member: Member, dst: str, copy: bool) -> None:
+        """Journal one more member of an already-filed photo (a late raw, JPEG or sidecar)."""
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)", (photo_id, member.role, member.src, dst, int(copy), now, now)))
+
+    def committed(self, photo_id: int) -> bool:
+        """True once a source of the group's unfinished filing has left the inbox.
+
+        From then on the filing can only be finished, never taken back: taking
+        it back would leave the moved member in the library with no journal row
+        and file the rest of the group without it.
+        """
+        rows = self.call(lambda db: list(db.query(
+            "SELECT * FROM moves WHERE photo_id = ? ORDER BY id", [photo_id])))
+        pending = [r["id"] for r in rows if r["state"] != "done"]
+        if not pending:
+            return False
+        # Rows of one filing are journalled together, after any earlier ones.
+        attempt = [r for r in rows if r["id"] >= min(pending)]
+        return any(r["state"] == "done" or (not r["copy"] and r["state"] == "placed" and not os.path.exists(r["src"]))
+                   for r in attempt)
+
+    def unplan(self, photo_id: int) -> None:
+        """Take back a group's placements that are provably ours; sources are all still there."""
+        rows = self.call(lambda db: list(db.query(
+            "SELECT * FROM moves WHERE photo_id = ? AND state != 'done'", [photo_id])))
+        for r in rows:
+            # 'planned' too: a step after the link can fail (fsync of the folder
+            # with EIO) and leave the name placed before the journal says so.
+            # Left there, the retry would file the photo a second time as _2.
+            if (os.path.lexists(r["dst"]) and os.path.exists(r["src"])
+                    and holds_source(r["src"], r["dst"], r["sha256"])):
+                os.unlink(r["dst"])
+        self.call(lambda db: db.execute(
+            "DELETE FROM moves WHERE photo_id = ? AND state != 'done'", (photo_id,)))
+
+    def complete(self, photo_id: int) -> dict[str, str]:
+        """Drive this photo's journal rows to done, trusting the disk over the journal."""
+        rows = self.call(lambda db: list(db.query(
+            "SELECT * FROM moves WHERE photo_id = ? ORDER BY id", [photo_id])))
+        for r in rows:
+            if r["state"] != "planned":
+                continue
+            src, dst = r["src"], r["dst"]
+            sha = None
+            if os.path.lexists(dst):
+                if not os.path.exists(src) or not holds_source(src, dst, None):
+                    if not os.path.exists(src):
+                        # Planned, never placed, and the source is gone: the user
+                        # removed it. Nothing of ours to finish.
+                        self._set(r["id"], "done")
+                        log.warning("source %s vanished before it was filed", src)
+                        continue
+                    raise Collision(dst)
+            elif not os.path.exists(src):
+                self._set(r["id"], "done")
+                log.warning("source %s vanished before it was filed", src)
+                continue
+            else:
+                sha = place(src, dst, bool(r["copy"]))
+            self._set(r["id"], "placed", sha)
+            r["state"], r["sha256"] = "placed", sha
+        # Every member is placed: only now may sources go.
+        for r in rows:
+            if r["state"] != "placed":
+                continue
+            if not r["copy"] and os.path.exists(r["src"]):
+                if not holds_source(r["src"], r["dst"], r["sha256"]):
+                    raise SourceChanged(f"{r['src']} no longer matches its filed copy {r['dst']}")
+                src_dir = os.path.dirname(r["src"])
+                os.unlink(r["src"])
+                crashpoints.hit("unlink_src")
+                fsync_dir(src_dir)
+                crashpoints.hit("fsync_src_dir")
+            self._set(r["id"], "done")
+        return {r["role"] if r["role"] != "sidecar" else r["src"]: r["dst"] for r in rows}
+
+    def _set(self, move_id: int, state: str, sha: str | None = None) -> None:
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "UPDATE moves SET state = ?, sha256 = COALESCE(?, sha256), updated_at = ? WHERE id = ?",
+            (state, sha, now, move_id)))
+
+    def unfinished(self) -> list[int]:
+        return self.call(lambda db: [r[0] for r in db.execute(
+            "SELECT DISTINCT photo_id FROM moves WHERE state != 'done' ORDER BY photo_id")])
+
+    def sweep_temp_files(self) -> int:
+        """Remove temp files a crash left in the library; their sources are still intact."""
+        n = 0
+        if not self.library.exists():
+            return 0
+        for folder, _dirs, files in os.walk(self.library):
+            for name in files:
+                if name.startswith(TEMP_PREFIX) and name.endswith(".tmp"):
+                    os.unlink(os.path.join(folder, name))
+                    n += 1
+        if n:
+            log.info("removed %d leftover temp file(s) from the library", n)
+        return n

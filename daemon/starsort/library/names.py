@@ -1,0 +1,95 @@
+"""Names in the library: star folders, stems, sidecar names, and collision-free plans.
+
+A photo is filed as a group (RAW, JPEG, sidecars) under one stem, so a
+RAW+JPEG pair and its XMP keep matching names in the star folder, which is
+how Lightroom, darktable and digiKam recognise them as one photo.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+QUARANTINE = "quarantine"
+TEMP_PREFIX = ".starsort-"
+
+
+def temp_path(folder: str | Path) -> str:
+    """A fresh temp name in `folder`: ignored by the scan, swept from the library at start-up."""
+    return os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
+
+
+def star_folder(stars: int) -> str:
+    return "1-star" if stars == 1 else f"{stars}-stars"
+
+
+@dataclass
+class Member:
+    role: str        # primary | pair | sidecar
+    src: str
+
+
+def photo_stem(path: str) -> str:
+    """DSC00001 for DSC00001.ARW, and for its sidecars DSC00001.xmp and DSC00001.ARW.xmp."""
+    name = os.path.basename(path)
+    return name.split(".", 1)[0] if name.lower().endswith(".xmp") else os.path.splitext(name)[0]
+
+
+def find_sidecars(photo_paths: list[str]) -> list[str]:
+    """XMP sidecars next to the photo: IMG.xmp (Adobe) and IMG.EXT.xmp (darktable), any case."""
+    if not photo_paths:
+        return []
+    folder = os.path.dirname(photo_paths[0])
+    stem = photo_stem(photo_paths[0]).casefold()
+    names = {os.path.basename(p).casefold() for p in photo_paths}
+    wanted = {f"{stem}.xmp"} | {f"{n}.xmp" for n in names}
+    found = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.casefold() in wanted and e.is_file(follow_symlinks=False):
+                    found.append(e.path)
+    except FileNotFoundError:
+        pass
+    return sorted(found)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f/\\]")
+
+
+def dest_name(member: Member, old_stem: str, new_stem: str) -> str:
+    name = os.path.basename(member.src)
+    rest = name[len(old_stem):] if name.startswith(old_stem) else os.path.splitext(name)[1]
+    return _UNSAFE.sub("_", new_stem + rest)
+
+
+# Longest file name in bytes on Linux and macOS filesystems. A 255-byte
+# original collides, and "<stem>_2" would then fail with ENAMETOOLONG on
+# every retry; the stem is cut to make room for the suffix instead.
+NAME_MAX = 255
+
+
+def _fit_stem(stem: str, suffix: str, longest_rest: int) -> str:
+    budget = NAME_MAX - len(suffix.encode()) - longest_rest
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= budget:
+        return stem + suffix
+    # Cut on a character boundary: half a UTF-8 sequence is not a valid name.
+    return raw[:max(0, budget)].decode("utf-8", "ignore") + suffix
+
+
+def plan(dest_dir: Path, members: list[Member], reserved: set[str]) -> dict[str, str]:
+    """Pick one stem for the whole group that no member collides with: IMG, IMG_2, IMG_3 ..."""
+    old_stem = photo_stem(members[0].src)
+    longest_rest = max(len(dest_name(m, old_stem, "").encode("utf-8", "surrogateescape")) for m in members)
+    for n in range(1, 100_000):
+        stem = _fit_stem(old_stem, "" if n == 1 else f"_{n}", longest_rest)
+        dsts = {m.src: str(dest_dir / dest_name(m, old_stem, stem)) for m in members}
+        if len(set(dsts.values())) != len(dsts):
+            continue
+        if not any(os.path.lexists(d) or d in reserved for d in dsts.values()):
+            return dsts
+    raise RuntimeError(f"no free name for {old_stem} in {dest_dir}")
+

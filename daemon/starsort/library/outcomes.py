@@ -1,0 +1,236 @@
+"""Every way a photo's story can end, each a function of the `Library`.
+
+    file            into <library>/N-stars (or, in rate-in-place mode, rated where it lies)
+    quarantine      into <library>/quarantine, with the reason
+    quarantine_file a file that is not a photo of its own
+    follow          a late raw, JPEG or sidecar joins its already-filed photo
+    fail            given up on for this run; retried at the next start
+    vanished        the user took the file away before it was filed
+    unreadable      starsort may not read it: left in place, retried
+
+Writing the rating into XMP is the next step of the pipeline
+(`library.ratings`), not part of filing: `file` returns the state it reached
+and the pipeline decides what follows.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..store import photos, seen
+from ..store.db import transaction
+from . import ratings
+from .context import Library
+from .fsops import Collision, SourceChanged
+from .names import QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder
+
+log = logging.getLogger("starsort.library")
+
+
+def file(lib: Library, photo_id: int) -> str | None:
+    """File an analysed photo by its stars; returns the state it reached ('done', 'quarantined'), else None."""
+    row = lib.photo(photo_id)
+    if lib.in_place:
+        return rate_in_place(lib, row, "done")
+    if row["stars"] is None:
+        # A quarantine that could not be filed (full disk) and is retried.
+        return _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
+    return _file_into(lib, row, lib.root / star_folder(int(row["stars"])), final_state="done")
+
+
+def quarantine(lib: Library, photo_id: int, reason: str) -> None:
+    row = lib.photo(photo_id)
+    lib.event("WARNING", f"quarantined {row['original_path']}: {reason}")
+    lib.call(lambda db: photos.note_error(db, photo_id, reason))
+    if lib.in_place:
+        rate_in_place(lib, row, "quarantined")
+        return
+    _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
+
+
+def quarantine_file(lib: Library, path: str, reason: str) -> None:
+    now = time.time()
+    photo_id = lib.call(lambda db: photos.queue_refused(db, path, reason, now))
+    quarantine(lib, photo_id, reason)
+
+
+def fail(lib: Library, photo_id: int, reason: str) -> None:
+    lib.event("ERROR", f"photo {photo_id} failed: {reason}")
+    now = time.time()
+    lib.call(lambda db: photos.failed(db, photo_id, reason, now))
+
+
+def vanished(lib: Library, photo_id: int) -> None:
+    # The user deleted or moved it (a renamed folder is found again by the
+    # scan, under its new name): worth a warning, not an error per file.
+    reason = "the file disappeared from the inbox before it was filed"
+    lib.event("WARNING", f"photo {photo_id}: {reason}")
+    now = time.time()
+    lib.call(lambda db: photos.failed(db, photo_id, reason, now))
+
+
+def unreadable(lib: Library, photo_id: int, e: OSError) -> None:
+    """A file starsort may not read stays where it is, reported, and is tried again.
+
+    Not quarantined: the file is most likely fine (copied in by another
+    user or tool), and a file that cannot be read cannot have its copy
+    verified, so moving it would be moving it blind.
+    """
+    what = "permission denied" if isinstance(e, PermissionError) else f"cannot read it ({e.strerror or e})"
+    reason = f"{what}: left in the inbox; it is filed once starsort can read it"
+    if lib.once:
+        fail(lib, photo_id, reason)
+        return
+    lib.retry_at[photo_id] = time.monotonic() + lib.cfg.rescan_interval
+    row = lib.photo(photo_id)
+    if row["error"] != reason:  # reported once per file, not once per retry
+        now = time.time()
+        lib.call(lambda db: photos.note_error(db, photo_id, reason, now))
+        lib.event("ERROR", f"cannot read {row['original_path']}: {reason}")
+
+
+def members(row: dict) -> list[Member]:
+    """The files that make up a photo in the inbox: raw or JPEG, its pair, and their sidecars."""
+    found = [Member("primary", row["original_path"])]
+    if row["pair_original_path"]:
+        found.append(Member("pair", row["pair_original_path"]))
+    found += [Member("sidecar", p) for p in find_sidecars([m.src for m in found])
+              if p not in {m.src for m in found}]
+    return [m for m in found if os.path.exists(m.src)]
+
+
+def _file_into(lib: Library, row: dict, dest: Path, final_state: str) -> str | None:
+    filer = lib.filer
+    committed = filer.committed(row["id"])
+    group = members(row)
+    if not group and not committed:
+        vanished(lib, row["id"])
+        return None
+    try:
+        if committed:
+            # An earlier attempt failed after a source had left: finish it.
+            placed = filer.complete(row["id"])
+        else:
+            placed = filer.file(row["id"], group, dest, lib.copy)
+    except (SourceChanged, OSError) as exc:
+        e = exc if isinstance(exc, OSError) else OSError(errno.EAGAIN, str(exc))
+        if not filer.committed(row["id"]):
+            # No source has left yet: the placements are taken back and
+            # the sources are intact.
+            unplan(lib, row["id"])
+            if isinstance(exc, SourceChanged):
+                log.warning("%s; it will be analysed again", exc)
+                lib.call(lambda db: photos.requeue(db, row["id"]))
+                return None
+        # Disk full, read-only or unmounted library, permissions, or a
+        # filing that must be finished rather than taken back.
+        # The service retries after rescan_interval, so it resumes by
+        # itself once the disk is repaired; --once gives up (and the next
+        # start's recovery finishes a filing that had begun removing sources).
+        if lib.once:
+            fail(lib, row["id"], f"cannot file into {dest}: {e}")
+        else:
+            lib.retry_at[row["id"]] = time.monotonic() + lib.cfg.rescan_interval
+            msg = f"cannot file into {dest}: {e}"
+            lib.call(lambda db: photos.filing_failed(db, row["id"], msg))
+            # Once per photo and cause: a full disk retried every
+            # rescan_interval must not bury the log in identical errors.
+            if (row.get("error") or "").startswith(f"cannot file into {dest}: [Errno {e.errno}]"):
+                log.info("photo %d still cannot be filed into %s: %s", row["id"], dest, e.strerror or e)
+            else:
+                lib.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
+        return None
+    return finish_filing(lib, row["id"], placed, final_state)
+
+
+def unplan(lib: Library, photo_id: int) -> None:
+    try:
+        lib.filer.unplan(photo_id)
+    except OSError as e:
+        # The journal rows stay; start-up recovery looks at the disk again.
+        lib.event("ERROR", f"cannot take back the placements of photo {photo_id}: {e}")
+
+
+def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_state: str | None = None) -> str:
+    """Record a completed filing: the photo's new paths, and its sources as seen. Returns the state."""
+    row = lib.photo(photo_id)
+    if final_state is None:
+        final_state = "quarantined" if Path(placed.get("primary", "")).parent.name == QUARANTINE else "done"
+    primary = placed.get("primary") or row["current_path"]
+    pair = placed.get("pair") or row["pair_path"]
+    now = time.time()
+
+    def finish(db: Database) -> None:
+        with transaction(db):
+            photos.filed(db, photo_id, final_state, primary, pair, now)
+            for m in db.query("SELECT src, dst FROM moves WHERE photo_id = ?", [photo_id]):
+                try:
+                    st = os.stat(m["dst"])
+                except FileNotFoundError:
+                    continue
+                seen.remember(db, m["src"], st, photo_id)
+    lib.call(finish)
+    if final_state == "done":
+        log.info("filed %s -> %s", os.path.basename(row["original_path"]), primary)
+    else:
+        log.info("quarantined %s -> %s", os.path.basename(row["original_path"]), primary)
+    return final_state
+
+
+def follow(lib: Library, photo: dict, path: str, role: str) -> None:
+    """File a late pair member or sidecar next to its already-filed photo."""
+    if lib.in_place:
+        # It already lies next to its photo: rate it where it is.
+        now = time.time()
+        if role == "pair":
+            lib.call(lambda db: photos.partner_followed(db, photo["id"], path, path, now))
+        ratings.write_xmp(lib, photo["id"], [path if role == "pair" else photo["current_path"]])
+        lib.remember(photo["id"], [path])
+        return
+    # Same folder, same (possibly suffixed) stem as the photo it belongs to.
+    dest = Path(photo["current_path"]).parent
+    new_stem = os.path.splitext(os.path.basename(photo["current_path"]))[0]
+    dst = dest / dest_name(Member(role, path), photo_stem(photo["original_path"]), new_stem)
+    if os.path.lexists(dst):
+        quarantine_file(lib, path, f"{dst.name} already exists next to its photo")
+        return
+    now = time.time()
+    lib.filer.plan_one(photo["id"], Member(role, path), str(dst), lib.copy)
+    try:
+        lib.filer.complete(photo["id"])
+    except (OSError, Collision, SourceChanged) as e:
+        # A full or missing library must not stop the service. The file
+        # stays in the inbox and the next rescan brings it back here (or,
+        # if it had already left the inbox, the next start finishes it).
+        if not lib.filer.committed(photo["id"]):
+            unplan(lib, photo["id"])
+        lib.event("ERROR", f"cannot file {path} next to its photo: {e}; will retry")
+        return
+    if role == "pair":
+        lib.call(lambda db: photos.partner_followed(db, photo["id"], path, str(dst), now))
+        ratings.write_xmp(lib, photo["id"], [str(dst)])
+    else:
+        ratings.write_xmp(lib, photo["id"], [photo["current_path"]])
+    log.info("filed %s next to its photo -> %s", os.path.basename(path), dst)
+
+
+def rate_in_place(lib: Library, row: dict, final_state: str) -> str | None:
+    """mode: rate-in-place: the photo stays where it is; only its XMP changes (the next step)."""
+    files = [p for p in (row["original_path"], row["pair_original_path"]) if p]
+    if not any(os.path.exists(f) for f in files):
+        vanished(lib, row["id"])
+        return None
+    now = time.time()
+    lib.call(lambda db: photos.filed(db, row["id"], final_state, row["original_path"],
+                                     row["pair_original_path"], now))
+    if final_state == "done":
+        log.info("rated %s in place: %s stars", os.path.basename(row["original_path"]), row["stars"])
+    else:
+        log.info("left %s in place (not rated: %s)", os.path.basename(row["original_path"]), row["error"])
+    lib.remember(row["id"], files)
+    return final_state

@@ -1,0 +1,227 @@
+"""The service's loop: start up, turn the intake and the workers over, and stop cleanly.
+
+    start-up: migrate -> recover interrupted moves -> sweep temp files -> scan
+    loop:     settle (inbox -> queued photos)
+              dispatch queued photos to analysis workers
+              each answer -> pipeline.after_analysis (store, bursts, file, ratings)
+              rescan every rescan_interval; restart dead observers; heartbeat
+    SIGTERM:  stop intake, finish the filing in hand, stop workers, exit 0
+
+This thread is the only one that decides; the watcher threads only record
+paths and the writer thread only writes. A photo in analysis stays `queued`
+in the database until its result is stored, so stopping at any moment (even
+`kill -9`) loses at most that analysis, which the next start repeats.
+What happens to a photo is not written here: the order is `pipeline.py`'s,
+each ending is a function in `library.outcomes`, each state change one in
+`store.photos`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import crashpoints, pipeline
+from ..analysis import dispatch
+from ..analysis.job import Answer, Status
+from ..analysis.worker import Pool
+from ..config import Config
+from ..intake import pairing, settle, watcher
+from ..intake.scan import Scanner
+from ..library import outcomes
+from ..library.context import Library
+from ..library.names import QUARANTINE, star_folder
+from ..store import photos, runs
+from ..store.db import Writer, transaction
+from .retry import Retries
+
+log = logging.getLogger("starsort.service")
+
+
+class Service:
+    def __init__(self, cfg: Config, config_path: Path | None = None, once: bool = False):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.once = once
+        self.library = Path(cfg.library)
+        # `starsort sort --sample`: only these paths are taken from the inbox.
+        self.only: set[str] | None = None
+        # `starsort sort SRC`: the run touches only photos under this folder
+        # (it ends with a separator); the daemon's own queue in the same
+        # database is left for the daemon.
+        self.scope: str | None = None
+        self._stop = threading.Event()
+        self.writer: Writer | None = None
+        self.lib: Library | None = None
+        self.pool: Pool | None = None
+        self.watcher: watcher.Watcher | None = None
+        self.scanner: Scanner | None = None
+        self.retries: Retries | None = None
+        self._last_heartbeat = 0.0
+
+    def stop(self, *_: Any) -> None:
+        if not self._stop.is_set():
+            log.info("stopping: finishing the file in hand")
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+    # ---- life cycle -------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        for d in [*[star_folder(s) for s in range(1, 6)], QUARANTINE]:
+            try:
+                (self.library / d).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                # An unmounted or read-only library is not a reason to stop
+                # watching: filing retries until it is back.
+                log.error("cannot create %s: %s", self.library / d, e)
+        self.writer = Writer(self.cfg.database).start()
+        self.lib = Library(self.cfg, self.writer, once=self.once)
+        self.retries = Retries(self.lib)
+        self.scanner = Scanner(self.cfg, self.lib.call, self.lib.copy)
+        self.scanner.only = self.only
+        now = time.time()
+        self.lib.call(lambda db: runs.started(db, now, running_as_root, str(self.config_path or "")))
+        if running_as_root:
+            self.lib.event("WARNING", "starsort is running as root. It is meant to run as the photographer's "
+                           "user: files it creates will belong to root.")
+        try:
+            pipeline.recover(self.lib)
+            self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds,
+                             stages=pipeline.WORKER_STAGES, serve=crashpoints.test_analyser())
+            self.scanner.scan_all()
+            if not self.once:
+                self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self.scanner.request)
+                self.watcher.start()
+                self.scanner.scan_all()  # closes the gap between the first scan and the watch
+            self.loop()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        if self.watcher:
+            self.watcher.stop()
+        if self.pool:
+            self.pool.close()
+        if self.writer and self.writer.is_alive():
+            now = time.time()
+            self.writer.call(lambda db: runs.stopped(db, now))
+            self.writer.close()
+        log.info("stopped")
+
+    def _record(self, path: str) -> None:
+        # From a watchdog thread: hand the path to the writer and return.
+        self.writer.submit(lambda db: settle.record(db, path))
+
+    # ---- the loop ---------------------------------------------------------------
+
+    def loop(self) -> None:
+        # Two moments of start-up: intake is ready now (inboxes scanned and
+        # watched, new files are recorded and queued); analysis is ready once
+        # the workers have imported torch and warmed MTCNN up, seconds later.
+        log.info("watching %d inbox(es); analysis workers starting", len(self.cfg.inboxes))
+        announced = False
+        while not self._stop.is_set():
+            if self.pool.fatal:
+                raise RuntimeError(self.pool.fatal)
+            if not announced and self.pool.ready() == self.cfg.workers:
+                log.info("ready: %d analysis worker(s)", self.cfg.workers)
+                announced = True
+            self.scanner.scan_requested()
+            if not self.once and self.scanner.due():
+                self.scanner.scan_all()
+                if self.watcher:
+                    self.watcher.check()
+            waiting = self.settle()
+            self.dispatch()
+            for answer in self.pool.poll(0.2):
+                if self._stop.is_set() and answer.status in (Status.CRASHED, Status.TIMEOUT):
+                    continue  # workers are being stopped; the photo stays queued
+                self.handle(answer)
+            self.heartbeat()
+            if self.once and waiting == 0 and self._idle():
+                log.info("inboxes processed; exiting (--once)")
+                return
+
+    def _idle(self) -> bool:
+        if self.pool.busy():
+            return False
+        count, waiting_files = self.lib.call(lambda db: photos.pending(db, self.scope))
+        waiting_files = [p for p in waiting_files if self.only is None or p in self.only]
+        return count + len(waiting_files) == 0
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat >= 5:
+            self._last_heartbeat = time.monotonic()
+            now = time.time()
+            self.writer.submit(lambda db: runs.heartbeat(db, now))
+
+    def settle(self) -> int:
+        """Settled files become photos; files that follow a filed photo, or cannot, are dealt with now."""
+        copy = self.lib.copy
+
+        def step(db) -> tuple[list[dict], int]:
+            with transaction(db):
+                ready, waiting = settle.check(db, self.cfg.settle_seconds, scope=self.scope)
+                if self.only is not None:
+                    ready = [r for r in ready if r.path in self.only]
+                actions = pairing.admit(db, ready, copy) if ready else []
+            return actions, waiting
+        actions, waiting = self.lib.call(step)
+        for a in actions:
+            if self._stop.is_set():
+                break
+            if a["action"] == "follow":
+                outcomes.follow(self.lib, a["photo"], a["path"], a["role"])
+            else:
+                outcomes.quarantine_file(self.lib, a["path"], a["reason"])
+        return waiting
+
+    def dispatch(self) -> None:
+        """Hand queued photos to free worker slots; retry filings that are due."""
+        if self._stop.is_set() or not self.pool.slots():
+            return
+        busy = set(self.pool.in_flight())
+        rows = self.lib.call(lambda db: photos.to_dispatch(
+            db, skip=self.retries.waiting(), limit=len(busy) + self.pool.slots() + 8, scope=self.scope))
+        for row in rows:
+            if row["id"] in busy:
+                continue
+            if row["state"] == "analysed":
+                # Analysis is stored but filing did not happen (a crash, a stop, a full disk).
+                if self.retries.due(row["id"]):
+                    pipeline.file_and_rate(self.lib, row["id"])
+                continue
+            decision = dispatch.choose(row["original_path"], row["pair_original_path"],
+                                       raw_only=self.retries.raw_only(row["id"]))
+            match decision:
+                case dispatch.Refuse(reason):
+                    outcomes.quarantine(self.lib, row["id"], reason)
+                case dispatch.Vanished():
+                    outcomes.vanished(self.lib, row["id"])
+                case dispatch.Unreadable(error):
+                    outcomes.unreadable(self.lib, row["id"], error)
+                case dispatch.Submit(path, kind):
+                    if not row["pair_original_path"] and kind != row["kind"]:
+                        self.lib.call(lambda db: photos.set_kind(db, row["id"], kind))
+                    if not self.pool.submit(row["id"], path, kind):
+                        break
+
+    def handle(self, answer: Answer) -> None:
+        """One worker answer: a result goes down the pipeline, anything else to the retry policy."""
+        if answer.status is Status.OK:
+            self.retries.succeeded(answer.photo_id)
+            pipeline.after_analysis(self.lib, answer.photo_id, answer.payload)
+        else:
+            self.retries.failed(answer)

@@ -1,0 +1,182 @@
+"""Database schema, as sqlite-utils migrations.
+
+Append-only: a released migration is never edited; a change is a new
+function. They run on the writer connection at start-up, before intake opens.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("starsort")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    _run_script(db, """
+        -- Paths the watcher or a scan has seen but that have not settled yet.
+        -- The watchdog handler only ever inserts here (through the writer).
+        CREATE TABLE inbox (
+            path TEXT PRIMARY KEY,
+            seen_at REAL NOT NULL,
+            size INTEGER,
+            mtime_ns INTEGER,
+            stable_since REAL
+        );
+
+        -- One row per photo: a lone file, or a RAW+JPEG pair (the raw is
+        -- `original_path`, the JPEG `pair_original_path`).
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            original_path TEXT NOT NULL,       -- not unique: a later card may reuse a name
+            current_path TEXT,
+            pair_original_path TEXT,
+            pair_path TEXT,
+            kind TEXT NOT NULL,                 -- jpeg | raw | other
+            state TEXT NOT NULL,                -- queued | analysed | filing | done | quarantined | failed
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            size INTEGER,
+            mtime_ns INTEGER,
+            sha256 TEXT,
+            stars INTEGER,
+            rated_on TEXT,                      -- faces | frame
+            faces INTEGER,
+            blurry_faces INTEGER,
+            face_scores TEXT,                   -- JSON list of per-face scores
+            frame_score REAL,
+            sharpness REAL,
+            phash TEXT,                         -- 16 hex digits
+            b0 INTEGER, b1 INTEGER, b2 INTEGER, b3 INTEGER,   -- 16-bit bands of the pHash
+            captured_ts REAL,                   -- captured_at as epoch seconds, for the window
+            cluster_id INTEGER,
+            is_pick INTEGER NOT NULL DEFAULT 0,
+            captured_at TEXT,
+            camera_model TEXT,
+            decode_source TEXT,
+            width INTEGER,
+            height INTEGER,
+            queued_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX photos_state ON photos(state);
+        CREATE INDEX photos_original ON photos(original_path);
+        CREATE INDEX photos_pair_original ON photos(pair_original_path);
+        -- Multi-index hashing: any hash within distance d<=3 of a query shares
+        -- at least one exact 16-bit band with it; see library/bursts.py for larger d.
+        CREATE INDEX photos_b0 ON photos(b0, captured_ts);
+        CREATE INDEX photos_b1 ON photos(b1, captured_ts);
+        CREATE INDEX photos_b2 ON photos(b2, captured_ts);
+        CREATE INDEX photos_b3 ON photos(b3, captured_ts);
+        CREATE INDEX photos_captured ON photos(captured_ts);
+        CREATE INDEX photos_cluster ON photos(cluster_id);
+
+        CREATE TABLE clusters (
+            id INTEGER PRIMARY KEY,
+            pick_photo_id INTEGER,
+            size INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            x1 REAL, y1 REAL, x2 REAL, y2 REAL,
+            landmarks TEXT,                     -- JSON [[x, y] * 5], original-image pixels
+            probability REAL,
+            blur_score REAL,
+            blurry INTEGER
+        );
+        CREATE INDEX faces_photo ON faces(photo_id);
+
+        -- The move journal: a row is written before each filesystem step and
+        -- updated after it, so start-up recovery can look at the disk and
+        -- finish (never undo) a move a crash interrupted.
+        CREATE TABLE moves (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            role TEXT NOT NULL,                 -- primary | pair | sidecar | xmp
+            src TEXT NOT NULL,
+            dst TEXT NOT NULL,
+            copy INTEGER NOT NULL,              -- 1: keep the source (mode: copy)
+            sha256 TEXT,
+            state TEXT NOT NULL,                -- planned | placed | done
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX moves_state ON moves(state);
+        CREATE UNIQUE INDEX moves_dst ON moves(dst);
+
+        -- Every source file a photo consumed, so that in copy mode (where the
+        -- originals stay in the inbox) a rescan does not queue them again.
+        CREATE TABLE seen (
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            photo_id INTEGER NOT NULL,
+            PRIMARY KEY (path, size, mtime_ns)
+        );
+
+        -- Events worth showing in `status` (last error, root warning, ...).
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL
+        );
+
+        -- One row: the running service (pid, start time) for `status`.
+        CREATE TABLE service (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER,
+            started_at REAL,
+            heartbeat_at REAL,
+            stopped_at REAL,
+            running_as_root INTEGER NOT NULL DEFAULT 0,
+            config_path TEXT
+        );
+        """)
+
+
+@migrations()
+def m002_exif_labels_artifacts(db: Database) -> None:
+    _run_script(db, """
+        -- EXIF validation, read at analysis time (exif.py): JSON lists of the
+        -- required tags that are missing and of the problems found, and the
+        -- checked values as read (JSON object).
+        ALTER TABLE photos ADD COLUMN exif_missing TEXT;
+        ALTER TABLE photos ADD COLUMN exif_problems TEXT;
+        ALTER TABLE photos ADD COLUMN exif TEXT;
+        -- The xmp:Label last written for this photo (the burst pick's), so
+        -- the label can be taken back when a sharper frame becomes the pick.
+        ALTER TABLE photos ADD COLUMN xmp_label TEXT;
+
+        -- Files starsort created or changed besides the moves: sidecars it
+        -- wrote or merged into, JPEGs whose own XMP it rewrote, JPEGs it
+        -- converted from raws. `undo` uses it to take them back: `original`
+        -- holds a merged-into sidecar's bytes from before the first merge.
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            path TEXT NOT NULL,
+            kind TEXT NOT NULL,                 -- sidecar | jpeg-xmp | converted
+            created INTEGER NOT NULL,           -- 1: the file did not exist before starsort wrote it
+            original BLOB,
+            sha256 TEXT,                        -- of the bytes starsort last wrote
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX artifacts_path ON artifacts(path);
+        CREATE INDEX artifacts_photo ON artifacts(photo_id);
+        CREATE INDEX photos_phash ON photos(phash);
+        """)
+
+
+def _run_script(db: Database, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would split the migration
+    # from its record in _sqlite_migrations and break the all-or-nothing apply.
+    import re
+    script = re.sub(r"--[^\n]*", "", script)
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
