@@ -9,7 +9,7 @@ normalised, so stars, faces, scores, bursts, picks, EXIF checks and
 duplicates must all agree.
 
     .venv/bin/python bench/compare_report.py --base 3a20ac3           # tests/data
-    .venv/bin/python bench/compare_report.py --base 3a20ac3 --input ../shared/data/faces
+    .venv/bin/python bench/compare_report.py --base 3a20ac3 --input ../shared/data --repeat 5
 
 Exits 0 when the reports agree, 1 with the differing rows otherwise.
 """
@@ -18,10 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +40,10 @@ def checkout(rev: str, into: Path) -> Path:
     return into / "daemon"
 
 
-def run(source: Path, inbox_from: Path, work: Path) -> list[dict]:
-    """starsort run --once with the package from `source`, on a copy of `inbox_from`."""
+def run(source: Path, inbox_from: Path, work: Path, timing: list | None = None) -> list[dict]:
+    """starsort run --once with the package from `source`, on a copy of `inbox_from`.
+
+    Appends (wall seconds, CPU seconds of the service and its workers) to `timing`."""
     inbox, library = work / "inbox", work / "library"
     inbox.mkdir(parents=True)
     for p in sorted(inbox_from.rglob("*")):
@@ -52,8 +57,14 @@ def run(source: Path, inbox_from: Path, work: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(source), "HOME": str(work), "XDG_CONFIG_HOME": str(work / "cfg"),
            "XDG_STATE_HOME": str(work / "state")}
     cmd = [sys.executable, "-m", "starsort"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
     subprocess.run([*cmd, "run", "--once", "--config", str(config)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if timing is not None:
+        timing.append((wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
     out = subprocess.run([*cmd, "report", "-f", "json", "--config", str(config)], env=env, check=True,
                          capture_output=True, text=True).stdout
     rows = json.loads(out)
@@ -68,13 +79,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="HEAD", help="The revision to compare with (default: HEAD).")
     ap.add_argument("--input", type=Path, default=ROOT / "tests" / "data", help="The inbox to copy.")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="Runs of each, alternating, for the timing (medians and their ratio).")
     args = ap.parse_args()
+    times: dict[str, list] = {"base": [], "tree": []}
     with tempfile.TemporaryDirectory(prefix="starsort-compare-") as tmp:
         tmp = Path(tmp)
         base_src = checkout(args.base, tmp / "base-src")
-        before = run(base_src, args.input, tmp / "before")
-        after = run(ROOT / "daemon", args.input, tmp / "after")
+        for i in range(args.repeat):
+            before = run(base_src, args.input, tmp / f"before{i}", times["base"])
+            after = run(ROOT / "daemon", args.input, tmp / f"after{i}", times["tree"])
     print(f"{len(before)} rows from {args.base}, {len(after)} rows from the working tree ({args.input})")
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
+    print(f"run --once, median of {args.repeat}: {args.base} {med['base'][0]:.2f} s wall, {med['base'][1]:.2f} s CPU;"
+          f" working tree {med['tree'][0]:.2f} s wall, {med['tree'][1]:.2f} s CPU;"
+          f" ratio (tree / base) wall {med['tree'][0] / med['base'][0]:.3f}, CPU {med['tree'][1] / med['base'][1]:.3f}")
     if before == after:
         print("the reports agree, row for row (paths taken relative to each run)")
         return 0

@@ -1,16 +1,44 @@
-"""Shared fixtures: an in-memory database with the real schema, and tmp folders."""
+"""Shared fixtures: an in-memory database with the real schema, tmp folders, and a
+guard that fails any test which leaves a thread running."""
 from __future__ import annotations
 
-import shutil
+import gc
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
-from starsort.migrations import migrations
+from starsort.store.migrations import migrations
 
-DATA = Path(__file__).parent / "data"
+from .helpers import DATA, copy_fixture  # noqa: F401 - defined once in helpers: import them from there, not from here
+
+# How long a test's new threads get to finish after it before they count as leaked.
+THREAD_GRACE = 2.0
+
+# Threads that outlive a test by design, by name; each with why it is not a leak.
+LONG_LIVED_THREADS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads(request):
+    """Fail a test that leaves a thread running, as watchdog's own suite does: a leaked
+    observer or writer thread keeps files open, and its work lands in the next test.
+    Being autouse, this is set up before the test's other fixtures and torn down after
+    them, so threads those fixtures stop at teardown do not count."""
+    before = set(threading.enumerate())
+    yield
+    gc.collect()                     # what only a finaliser stops is stopped now
+    end = time.monotonic() + THREAD_GRACE
+    new = [t for t in threading.enumerate() if t not in before and t.name not in LONG_LIVED_THREADS]
+    for t in new:
+        t.join(timeout=max(0.0, end - time.monotonic()))
+    leaked = [t for t in new if t.is_alive()]
+    if leaked:
+        names = ", ".join(f"{t.name!r} ({type(t).__module__}.{type(t).__qualname__})" for t in leaked)
+        pytest.fail(f"{request.node.nodeid} leaked {len(leaked)} thread(s): {names}", pytrace=False)
 
 
 @pytest.fixture
@@ -28,10 +56,3 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     inbox.mkdir()
     library.mkdir()
     return {"inbox": inbox, "library": library, "db": tmp_path / "state" / "starsort.db", "root": tmp_path}
-
-
-def copy_fixture(name: str, dest: Path, as_name: str | None = None) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / (as_name or name)
-    shutil.copyfile(DATA / name, target)
-    return target

@@ -1,4 +1,4 @@
-"""The one checker every fault test ends with (reliability.md §5.0, the oracle).
+"""The one checker every fault test ends with: the oracle of "nothing lost, nothing damaged".
 
     originals = Originals.snapshot(paths)     # before the daemon sees them
     originals.add(path)                       # files that arrive later
@@ -27,7 +27,6 @@ What it asserts:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import sqlite3
@@ -37,18 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ..helpers import sha256 as sha256_of
+
 RAW_EXTS = {".arw", ".nef", ".cr2", ".cr3", ".crw", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc",
             ".mrw", ".3fr", ".erf", ".x3f", ".nrw", ".sr2", ".srf", ".rwl", ".iiq", ".mos", ".dcr"}
 JPEG_EXTS = {".jpg", ".jpeg", ".jpe"}
 TEMP_PREFIX = ".starsort-"
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _stem(name: str) -> str:
@@ -415,7 +408,7 @@ def _symlinks(root: Path) -> list[str]:
 
 def _ignored_by_starsort(path: str, inboxes: list[Path]) -> bool:
     try:
-        from starsort import filetype
+        from starsort.analysis import filetype
     except ImportError:
         return False
     root = next((ib for ib in inboxes if _is_under(path, ib)), inboxes[0])

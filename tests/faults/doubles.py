@@ -18,7 +18,7 @@ import os
 import time
 
 
-def serve(conn, config_json: str, torch_threads: int) -> None:
+def serve(conn, config_json: str, torch_threads: int, *stages) -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -27,10 +27,11 @@ import pytest
 from watchdog.events import (DirCreatedEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
                              FileMovedEvent, FileOpenedEvent)
 
-from starsort import settle, watcher
+from starsort.intake import pairing, scan, settle, watcher
 
+from ..helpers import files
 from .checker import Originals
-from .conftest import LONG, Daemon, files_under, record_result, unique_jpeg, unique_raw
+from .support import LONG, Daemon, record_result, unique_jpeg, unique_raw
 
 pytestmark = pytest.mark.faults
 
@@ -82,7 +83,7 @@ def test_a_burst_faster_than_analysis_is_queued_in_sqlite_with_flat_memory(tmp_p
         d.wait(lambda: d.count("SELECT count(*) FROM photos WHERE state = 'done'") >= photos
                and d.count("SELECT count(*) FROM inbox") == 0
                # A late RAW follows its filed JPEG after the photo is done.
-               and not files_under(d.inbox), timeout=120 + total, what="the backlog to drain")
+               and not files(d.inbox, symlinks=False), timeout=120 + total, what="the backlog to drain")
         drain_seconds = time.monotonic() - t0 - feed_seconds
         stop.set()
         sampler.join(5)
@@ -149,21 +150,21 @@ def test_replayed_and_shuffled_events_make_exactly_one_photo_per_file(tmp_path, 
     for e in events:
         handler.on_any_event(e)
     for folder in scans:                       # the service runs each requested scan
-        settle.rescan(fresh_db, list(watcher.walk(Path(folder), library)), copy_mode=False)
+        scan.rescan(fresh_db, list(watcher.walk(Path(folder), library)), copy_mode=False)
     assert "could not be recorded" not in caplog.text
 
     now = time.time()
     settle.check(fresh_db, 1.0, now=now)                       # first sight: size and mtime noted
     ready, waiting = settle.check(fresh_db, 1.0, now=now + 5)
     assert waiting == 0 and len(ready) == len(files)
-    settle.admit(fresh_db, ready, copy_mode=False, now=now + 5)
+    pairing.admit(fresh_db, ready, copy_mode=False, now=now + 5)
     # Replays after admission must not queue anything again.
     for e in events[:200]:
         handler.on_any_event(e)
-    settle.rescan(fresh_db, list(watcher.walk(inbox, library)), copy_mode=False)
+    scan.rescan(fresh_db, list(watcher.walk(inbox, library)), copy_mode=False)
     ready, _ = settle.check(fresh_db, 1.0, now=now + 10)
     ready, _ = settle.check(fresh_db, 1.0, now=now + 20)
-    settle.admit(fresh_db, ready, copy_mode=False, now=now + 20)
+    pairing.admit(fresh_db, ready, copy_mode=False, now=now + 20)
 
     rows = list(fresh_db.query("SELECT original_path, pair_original_path FROM photos"))
     named = [r["original_path"] for r in rows] + [r["pair_original_path"] for r in rows if r["pair_original_path"]]

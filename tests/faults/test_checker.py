@@ -7,8 +7,11 @@ import sqlite3
 
 import pytest
 
+from ..helpers import files
 from .checker import Originals, check
-from .conftest import files_under, sidecar, unique_jpeg, unique_raw
+from .support import sidecar, unique_jpeg, unique_raw
+
+pytestmark = pytest.mark.faults
 
 
 @pytest.fixture
@@ -19,7 +22,7 @@ def filed(tmp_path):
     unique_jpeg(inbox / "DSC1.JPG", "j")
     sidecar(inbox / "DSC1.xmp", "t")
     unique_jpeg(inbox / "lone.jpg", "l")
-    originals = Originals.snapshot(files_under(inbox))
+    originals = Originals.snapshot(files(inbox, symlinks=False))
     (library / "3-stars").mkdir(parents=True)
     for name in ("DSC1.ARW", "DSC1.JPG", "DSC1.xmp", "lone.jpg"):
         shutil.move(inbox / name, library / "3-stars" / name)

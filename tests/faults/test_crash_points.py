@@ -1,6 +1,6 @@
 """F1, F17: kill the daemon right after every step of a move, restart it, and check nothing is lost.
 
-SQLite's crash-at-the-Nth-operation method (reliability.md §5.4): a clean run
+SQLite's crash-at-the-Nth-operation method: a clean run
 with STARSORT_CRASH_TRACE counts how often each step runs for this input;
 then, for each step and each of its calls, a fresh copy of the input is run
 with STARSORT_CRASH_AT=<step>:<n> (the daemon calls os._exit(137) right after
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import DATA, files
 from .checker import Originals
-from .conftest import DATA, LONG, Daemon, files_under, record_result, sidecar, unique_jpeg, unique_raw
+from .support import LONG, Daemon, record_result, sidecar, unique_jpeg, unique_raw
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -171,7 +172,7 @@ def test_a_crash_mid_group_with_the_real_pipeline(tmp_path):
     shutil.copyfile(DATA / "kit_with_rose.jpg", card / "DSC00001.JPG")
     sidecar(card / "DSC00001.xmp", "first dance")
     shutil.copyfile(DATA / "ivan.jpg", d.inbox / "ivan.jpg")
-    originals = Originals.snapshot(files_under(d.inbox))
+    originals = Originals.snapshot(files(d.inbox, symlinks=False))
     r = d.once(env={"STARSORT_CRASH_AT": "unlink_src:2"})
     assert r.returncode == 137, d.tail()
     d.check(originals, crashed=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import files
 from .checker import Originals
-from .conftest import Daemon, files_under, record_result, unique_jpeg, unique_raw
+from .support import Daemon, record_result, unique_jpeg, unique_raw
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -109,7 +110,7 @@ def test_injected_filing_errors_keep_the_sources_and_file_nothing_twice(tmp_path
         big, small = _photos(d.inbox)
         originals = Originals.snapshot(big + small)
         _while_full(d, originals, big + small, why)
-        assert not [p for p in files_under(d.library) if not p.name.endswith(".xmp")]
+        assert not [p for p in files(d.library, symlinks=False) if not p.name.endswith(".xmp")]
         full.unlink()
         _resumes(d, originals, len(big) + len(small))
     finally:
@@ -178,9 +179,9 @@ def test_an_interrupted_follow_that_meets_a_full_disk_at_start_up_leaves_the_fil
 
     from starsort import crashpoints
     from starsort.config import Config
-    from starsort.db import Writer
-    from starsort.filing import Filer
-    from starsort.service import Service
+    from starsort import pipeline
+    from starsort.library.context import Library
+    from starsort.store.db import Writer
 
     d = Daemon(tmp_path / "d")
     originals = Originals.snapshot([unique_jpeg(d.inbox / "DSC9.JPG", "ifollow")])
@@ -191,9 +192,7 @@ def test_an_interrupted_follow_that_meets_a_full_disk_at_start_up_leaves_the_fil
     dst = Path(current).with_suffix(".ARW")
     cfg = Config.model_validate({"inboxes": [str(d.inbox)], "library": str(d.library),
                                  "database": str(d.db), "xmp": {"enabled": False}})
-    svc = Service(cfg, once=True)
-    svc.writer = Writer(cfg.database).start()
-    svc.filer = Filer(svc.call, svc.library)
+    svc = Library(cfg, Writer(cfg.database).start(), once=True)
     try:
         now = time.time()
         svc.call(lambda db: db.execute(          # what follow() journals before it moves the file
@@ -201,7 +200,7 @@ def test_an_interrupted_follow_that_meets_a_full_disk_at_start_up_leaves_the_fil
             " VALUES (?, 'pair', ?, ?, 0, 'planned', ?, ?)", (photo_id, str(raw), str(dst), now, now)))
         monkeypatch.setattr(crashpoints, "ACTIVE", True)
         monkeypatch.setattr(crashpoints, "_fail", (frozenset({"write", "link"}), errno.ENOSPC, None))
-        svc.recover()
+        pipeline.recover(svc)
         monkeypatch.setattr(crashpoints, "_fail", None)
         assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchall()) == [("done",)]
         assert raw.exists() and not dst.exists()

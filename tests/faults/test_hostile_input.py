@@ -1,4 +1,4 @@
-"""Hostile input (reliability.md §5.2, B1-B10): the real daemon and the real
+"""Hostile input: the real daemon and the real
 MTCNN pipeline, one inbox holding every kind of bad file next to good photos.
 
 What each kind of input must come to is written once, in `hostile_inbox()`:
@@ -13,7 +13,6 @@ and the machine running the tests is small.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import io
 import json
 import os
@@ -30,10 +29,11 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import DATA, sha256
 from .checker import Originals, check
-from .conftest import DATA, ROOT, Daemon, record_result
+from .support import ROOT, Daemon, record_result
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 LIMIT = 250_000_000          # analysis.max_image_pixels, the default
 
@@ -212,7 +212,7 @@ def tree_digest(root: Path) -> dict[str, tuple]:
             if stat.S_ISLNK(st.st_mode):
                 out[p] = ("link", os.readlink(p))
             elif stat.S_ISREG(st.st_mode):
-                out[p] = ("file", hashlib.sha256(Path(p).read_bytes()).hexdigest(), st.st_mtime_ns)
+                out[p] = ("file", sha256(p), st.st_mtime_ns)
             else:
                 out[p] = ("other", stat.S_IFMT(st.st_mode))
     return out
@@ -270,19 +270,11 @@ class HostileDaemon(Daemon):
             return [sys.executable, "-c", _DROP_DAC, *cmd]
         return cmd
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "starsort", *args, "--config", str(self.config)],
-                              env=self.env, capture_output=True, text=True, timeout=120)
-
     def report(self) -> list[dict]:
-        r = self.cli("report", "--format", "json")
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+        return json.loads(self.cli("report", "--format", "json").stdout)
 
     def status(self) -> dict:
-        r = self.cli("status", "--json")
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+        return json.loads(self.cli("status", "--json").stdout)
 
 
 def regular_originals(inbox: Path) -> list[Path]:
@@ -467,13 +459,13 @@ def test_the_long_running_daemon_takes_a_hostile_inbox_live_and_keeps_running(tm
 
 # ---- a decoder that crashes or hangs ------------------------------------------------
 
-def faulty_serve(conn, config_json: str, torch_threads: int) -> None:
+def faulty_serve(conn, config_json: str, torch_threads: int, *stages) -> None:
     """The real analysis worker, whose decoder segfaults on SEGV_* files and hangs on HANG_* ones.
 
     Named by STARSORT_TEST_ANALYSER, so it only ever runs in these tests.
     Everything else is the production worker: torch, MTCNN, the real decode.
     """
-    from starsort import decode, worker
+    from starsort.analysis import decode, worker
     real = decode.run
 
     def run(job, ctx) -> None:
@@ -484,7 +476,7 @@ def faulty_serve(conn, config_json: str, torch_threads: int) -> None:
             time.sleep(3600)             # a decoder stuck in a loop
         real(job, ctx)
     decode.run = run
-    worker._serve(conn, config_json, torch_threads)
+    worker._serve(conn, config_json, torch_threads, *stages)
 
 
 def test_a_decoder_that_segfaults_or_hangs_costs_one_photo_not_the_service(tmp_path):
@@ -528,7 +520,7 @@ def test_the_type_check_never_blocks_on_a_fifo_nor_follows_a_symlink(tmp_path):
     # sniffs the file itself and must neither hang nor read through a link.
     import threading
 
-    from starsort import filetype
+    from starsort.analysis import filetype
     fifo = tmp_path / "DSC00001.JPG"
     os.mkfifo(fifo)
     outcome: dict = {}
@@ -558,7 +550,7 @@ def test_the_type_check_never_blocks_on_a_fifo_nor_follows_a_symlink(tmp_path):
 
 
 def test_a_group_with_a_255_byte_name_gets_a_suffix_that_fits(tmp_path):
-    from starsort.filing import Member, plan
+    from starsort.library.names import Member, plan
     stem = "é" * 125 + "x"                                   # 251 bytes: IMG.ARW is 255
     members = [Member("primary", str(tmp_path / "in" / (stem + ".ARW"))),
                Member("sidecar", str(tmp_path / "in" / (stem + ".xmp")))]
@@ -579,7 +571,7 @@ def test_a_group_with_a_255_byte_name_gets_a_suffix_that_fits(tmp_path):
 
 def test_truncated_images_are_never_loaded_leniently():
     # Pillow's LOAD_TRUNCATED_IMAGES turns a cut-short JPEG into a grey-bottomed
-    # "photo" that would be rated and filed (reliability.md §4.1, B2).
+    # "photo" that would be rated and filed.
     import ast
     import importlib
     import pkgutil

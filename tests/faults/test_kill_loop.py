@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import DATA
 from .checker import Originals
-from .conftest import DATA, LONG, Daemon, record_result, sidecar, unique_jpeg, unique_raw
+from .support import LONG, Daemon, record_result, sidecar, unique_jpeg, unique_raw
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from .checker import Originals
-from .conftest import LONG, Daemon, record_result, unique_jpeg, unique_raw
+from .support import LONG, Daemon, record_result, unique_jpeg, unique_raw
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

@@ -1,4 +1,4 @@
-"""Security (reliability.md §5.3 S1, S3, S4, S6, and §5.2 B13): what the daemon
+"""Security: what the daemon
 exposes, what it refuses, and that nothing a file carries can steer it.
 
 One long-running daemon (real analysis) serves the tests that need it.
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import DATA
 from .checker import Originals, check
-from .conftest import DATA, ROOT, record_result
+from .support import ROOT, record_result
 from .test_hostile_input import HostileDaemon, tree_digest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 PACKAGE = ROOT / "daemon" / "starsort"
 
@@ -199,9 +200,9 @@ def test_the_daemon_runs_no_shell_and_no_program_at_all():
     # The only child processes are the analysis workers, which multiprocessing
     # starts with a fixed argv (python -c 'from multiprocessing.spawn ...');
     # a photo's path reaches them over a pipe, never on a command line.
-    sources = sorted(PACKAGE.glob("*.py"))
+    sources = sorted(PACKAGE.rglob("*.py"))
     assert len(sources) >= 15
-    found = [hit for p in sources for hit in shell_uses(p.read_text(), p.name)]
+    found = [hit for p in sources for hit in shell_uses(p.read_text(), str(p.relative_to(PACKAGE)))]
     assert found == [], found
 
 

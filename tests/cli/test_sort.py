@@ -12,10 +12,11 @@ from pathlib import Path
 import pyexiv2
 import pytest
 
-from starsort import batch, xmp
+from starsort.cli import sort as batch
+from starsort.library import xmp
 
-from .batch_helpers import Starsort, sha, tree
-from .conftest import DATA
+from ..daemon import Starsort
+from ..helpers import DATA, EMPTY_SIDECAR, files, read_xmp, sha256, tree
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +25,6 @@ DISTINCT = ["ivan.jpg", "clapton-2.jpg", "kit_with_rose.jpg", "no-faces.jpg", "m
             "inspireface_blur_face.jpg", "SonyDSC-P5_DSC00001.JPG", "106_NIKON-D3400-35MM_F.JPG",
             "106_NIKON-D3400-35MM_M.JPG", "lennon_rotated.ARW", "two_people.ARW",
             "SonySLT-A55__DSC3755.JPG", "KodakDC120_P003913.KDC"]
-
-
-def read_xmp(path: Path) -> dict:
-    with pyexiv2.ImageData(path.read_bytes()) as img:
-        return img.read_xmp()
 
 
 def test_sort_sample_20_sorts_20_photos_of_a_larger_folder_and_leaves_the_rest_untouched(tmp_path):
@@ -48,7 +44,7 @@ def test_sort_sample_20_sorts_20_photos_of_a_larger_folder_and_leaves_the_rest_u
     filed = {Path(row["original_path"]).name for row in rows}
     assert filed.isdisjoint(left) and filed | set(left) == set(before)
     for row in rows:
-        assert sha(Path(row["current_path"])) == before[Path(row["original_path"]).name]
+        assert sha256(Path(row["current_path"])) == before[Path(row["original_path"]).name]
 
     # Duplicates across the whole library: exactly the pictures sorted from both cards.
     groups = json.loads(s.cli("duplicates", "--json").stdout)
@@ -64,7 +60,7 @@ def test_a_sample_draws_whole_photos_and_the_same_seed_draws_the_same_ones(tmp_p
     for i in range(10):
         shutil.copyfile(DATA / "ivan.jpg", tmp_path / f"IMG_{i}.JPG")
     shutil.copyfile(DATA / "two_people.ARW", tmp_path / "IMG_3.ARW")      # a pair with IMG_3.JPG
-    (tmp_path / "IMG_3.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    (tmp_path / "IMG_3.xmp").write_text(EMPTY_SIDECAR)
 
     one = batch.select(tmp_path, tmp_path / "lib", sample=4, seed=11)
     two = batch.select(tmp_path, tmp_path / "lib", sample=4, seed=11)
@@ -128,7 +124,7 @@ def test_rate_in_place_moves_nothing_and_writes_ratings_the_other_tools_read(tmp
     s = Starsort(tmp_path, mode="rate-in-place", xmp_in_jpeg="true")
     shutil.copyfile(DATA / "SonySLT-A55__DSC3755.JPG", s.src / "DSC03755.JPG")
     shutil.copyfile(DATA / "lennon_rotated.ARW", s.src / "DSC00010.ARW")
-    raw_before = sha(s.src / "DSC00010.ARW")
+    raw_before = sha256(s.src / "DSC00010.ARW")
 
     s.sort()
     s.sort()                                                     # a second run rates nothing twice
@@ -136,8 +132,8 @@ def test_rate_in_place_moves_nothing_and_writes_ratings_the_other_tools_read(tmp
     rows = {Path(r["original_path"]).name: r for r in s.report()}
     assert len(rows) == 2 and {r["state"] for r in rows.values()} == {"done"}
     assert all(r["current_path"] == r["original_path"] for r in rows.values())
-    assert not s.library.exists() or not [p for p in s.library.rglob("*") if p.is_file()]
-    assert sha(s.src / "DSC00010.ARW") == raw_before
+    assert not s.library.exists() or not files(s.library)
+    assert sha256(s.src / "DSC00010.ARW") == raw_before
     assert xmp.read_rating(s.src / "DSC00010.xmp") == int(rows["DSC00010.ARW"]["stars"])
     with pyexiv2.Image(str(s.src / "DSC03755.JPG")) as img:       # inside the JPEG, for Lightroom
         assert img.read_xmp()["Xmp.xmp.Rating"] == rows["DSC03755.JPG"]["stars"]

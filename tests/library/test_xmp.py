@@ -1,50 +1,15 @@
 """XMP sidecars: names, merging, safe writes, and a photo that is never touched."""
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 import pyexiv2
 import pytest
 
-from starsort import xmp as module
+from starsort.library import xmp as module
 
-DATA = Path(__file__).parent / "data"
-
-# A sidecar as darktable and Lightroom leave it: keywords, a darktable colour
-# label bag, a Camera Raw setting and a darktable history struct.
-FOREIGN_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
-<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about=""
-    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    xmlns:dc="http://purl.org/dc/elements/1.1/"
-    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
-    xmlns:darktable="http://darktable.sf.net/"
-   xmp:Rating="1"
-   crs:Exposure2012="+0.50"
-   darktable:xmp_version="5">
-   <darktable:colorlabels>
-    <rdf:Seq>
-     <rdf:li>3</rdf:li>
-    </rdf:Seq>
-   </darktable:colorlabels>
-   <dc:subject>
-    <rdf:Bag>
-     <rdf:li>holiday</rdf:li>
-     <rdf:li>Ærø</rdf:li>
-    </rdf:Bag>
-   </dc:subject>
-   <darktable:history>
-    <rdf:Seq>
-     <rdf:li darktable:num="0" darktable:operation="exposure" darktable:enabled="1"/>
-    </rdf:Seq>
-   </darktable:history>
-  </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>
-"""
+from ..helpers import DATA, FOREIGN_SIDECAR, read_xmp, sha256
 
 
 @pytest.fixture
@@ -53,15 +18,6 @@ def photo(tmp_path: Path) -> Path:
     p = tmp_path / "DSC0001.JPG"
     shutil.copyfile(DATA / "ivan.jpg", p)
     return p
-
-
-def xmp_keys(path: Path) -> dict:
-    with pyexiv2.ImageData(path.read_bytes()) as img:
-        return img.read_xmp()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_sidecar_paths_gives_stem_xmp_for_adobe_naming():
@@ -93,7 +49,7 @@ def test_write_rating_creates_an_adobe_sidecar_whose_rating_pyexiv2_reads(photo:
 
     sidecar = photo.with_name("DSC0001.xmp")
     assert written == [sidecar]
-    assert xmp_keys(sidecar)["Xmp.xmp.Rating"] == "4"
+    assert read_xmp(sidecar)["Xmp.xmp.Rating"] == "4"
     assert module.read_rating(sidecar) == 4
 
 
@@ -126,24 +82,24 @@ def test_write_rating_with_both_naming_writes_two_sidecars(photo: Path):
 def test_write_rating_sets_the_label_when_given(photo: Path):
     (sidecar,) = module.write_rating(photo, 5, "adobe", label="Green")
 
-    assert xmp_keys(sidecar)["Xmp.xmp.Label"] == "Green"
+    assert read_xmp(sidecar)["Xmp.xmp.Label"] == "Green"
 
 
 def test_write_rating_records_provenance_in_the_starsort_namespace(photo: Path):
     (sidecar,) = module.write_rating(photo, 4, "adobe")
 
-    assert xmp_keys(sidecar)["Xmp.starsort.Stars"] == "4"
+    assert read_xmp(sidecar)["Xmp.starsort.Stars"] == "4"
     assert module.STARSORT_NS in sidecar.read_text(encoding="utf-8")
 
 
 def test_write_rating_keeps_every_key_another_tool_wrote(photo: Path):
     sidecar = photo.with_name("DSC0001.xmp")
     sidecar.write_text(FOREIGN_SIDECAR, encoding="utf-8")
-    before = xmp_keys(sidecar)
+    before = read_xmp(sidecar)
 
     module.write_rating(photo, 4, "adobe", label="Green")
 
-    after = xmp_keys(sidecar)
+    after = read_xmp(sidecar)
     assert after["Xmp.xmp.Rating"] == "4"
     assert after["Xmp.crs.Exposure2012"] == "+0.50"
     assert after["Xmp.dc.subject"] == ["holiday", "Ærø"]
@@ -274,7 +230,7 @@ def test_write_rating_merges_again_when_another_program_rewrites_the_sidecar_mea
     module.write_rating(photo, 5, "adobe")
 
     assert len(calls) == 2
-    after = xmp_keys(sidecar)
+    after = read_xmp(sidecar)
     assert after["Xmp.dc.subject"] == ["holiday", "beach", "Ærø"]
     assert after["Xmp.xmp.Rating"] == "5"
 
@@ -290,7 +246,7 @@ def test_write_rating_leaves_a_read_only_sidecar_alone(photo: Path):
     assert module.read_rating(sidecar) == 1
 
 
-# ---- issue 6: naming by the config's names, rejects, the pick label, XMP inside JPEGs ----------
+# ---- naming by the config's names, rejects, the pick label, XMP inside JPEGs ----------
 
 def test_sidecar_paths_gives_name_xmp_for_ext_naming_and_keeps_the_old_darktable_name():
     assert module.sidecar_paths(Path("/p/DSC0001.ARW"), "ext") == [Path("/p/DSC0001.ARW.xmp")]
@@ -300,7 +256,7 @@ def test_sidecar_paths_gives_name_xmp_for_ext_naming_and_keeps_the_old_darktable
 def test_write_rating_writes_minus_1_for_a_reject_that_read_rating_returns(photo: Path):
     (sidecar,) = module.write_rating(photo, module.REJECTED, "adobe")
 
-    assert xmp_keys(sidecar)["Xmp.xmp.Rating"] == "-1"
+    assert read_xmp(sidecar)["Xmp.xmp.Rating"] == "-1"
     assert module.read_rating(sidecar) == -1
 
 
@@ -313,7 +269,7 @@ def test_write_rating_also_rates_an_existing_sidecar_of_the_other_naming(tmp_pat
 
     assert written == [tmp_path / "DSC0001.xmp", darktable]
     assert module.read_rating(darktable) == 4
-    assert xmp_keys(darktable)["Xmp.dc.subject"] == ["holiday", "Ærø"]
+    assert read_xmp(darktable)["Xmp.dc.subject"] == ["holiday", "Ærø"]
 
 
 def test_unlabel_removes_the_label_starsort_wrote(photo: Path):
@@ -321,7 +277,7 @@ def test_unlabel_removes_the_label_starsort_wrote(photo: Path):
 
     (sidecar,) = module.write_rating(photo, None, "adobe", unlabel="Green")
 
-    keys = xmp_keys(sidecar)
+    keys = read_xmp(sidecar)
     assert "Xmp.xmp.Label" not in keys
     assert keys["Xmp.xmp.Rating"] == "5"
 

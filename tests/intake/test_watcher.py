@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from starsort import filetype, watcher
+from starsort.analysis import filetype
+from starsort.intake import watcher
+
+from ..helpers import wait_for
 
 
 @pytest.mark.parametrize("rel", [
@@ -44,15 +47,6 @@ def test_the_scan_walks_subfolders_but_not_the_library_or_symlinks(tmp_path):
     assert found == ["B.ARW", "day1/A.JPG"]
 
 
-def _wait_for(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
 @pytest.mark.integration
 def test_a_real_observer_records_new_files_and_new_folders_are_rescanned(tmp_path):
     inbox, lib = tmp_path / "in", tmp_path / "lib"
@@ -63,11 +57,11 @@ def test_a_real_observer_records_new_files_and_new_folders_are_rescanned(tmp_pat
         (inbox / "A.JPG").write_bytes(b"\xff\xd8\xff")
         (inbox / "x.tmp").write_bytes(b"temp")
         (inbox / "shoot").mkdir()
-        assert _wait_for(lambda: str(inbox / "A.JPG") in recorded)
-        assert _wait_for(lambda: str(inbox / "shoot") in rescans)
+        assert wait_for(lambda: str(inbox / "A.JPG") in recorded)
+        assert wait_for(lambda: str(inbox / "shoot") in rescans)
         (inbox / "part.JPG.part").write_bytes(b"1")
         (inbox / "part.JPG.part").rename(inbox / "part.JPG")   # tethering apps' temp-then-rename
-        assert _wait_for(lambda: str(inbox / "part.JPG") in recorded)
+        assert wait_for(lambda: str(inbox / "part.JPG") in recorded)
         assert not any(p.endswith(".tmp") or p.endswith(".part") for p in recorded)
     finally:
         w.stop()
@@ -91,7 +85,7 @@ def test_an_exception_while_recording_does_not_kill_the_observer(tmp_path):
         (inbox / "boom.JPG").write_bytes(b"1")
         time.sleep(0.3)
         (inbox / "after.JPG").write_bytes(b"2")
-        assert _wait_for(lambda: str(inbox / "after.JPG") in recorded)
+        assert wait_for(lambda: str(inbox / "after.JPG") in recorded)
         assert all(o.is_alive() for o in w.observers.values())
     finally:
         w.stop()

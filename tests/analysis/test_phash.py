@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from starsort import phash
+from starsort.analysis import phash
 
-from .analysis_helpers import run
+from .stages import run
 
 
 def test_the_hash_is_sixteen_lowercase_hex_digits_and_the_same_every_time():

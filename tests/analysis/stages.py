@@ -5,12 +5,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from starsort import faces, filetype
+from starsort.analysis import filetype
+from starsort.analysis import faces
 from starsort.config import Config
-from starsort.job import Job
+from starsort.analysis.job import Job
 from starsort.pipeline import ANALYSIS, Context
 
-from .conftest import DATA
+from ..helpers import DATA
 
 
 @lru_cache(maxsize=1)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from starsort import cluster, decode, duplicates, phash
+from starsort.analysis import decode, phash
+from starsort.library import bursts as cluster
+from starsort.store import duplicates
 from starsort.config import Config
-from starsort.job import Job
+from starsort.analysis.job import Job
 from starsort.pipeline import Context
 
-from .conftest import DATA
+from ..helpers import DATA
 
 
 def real_phash(path: Path) -> str:

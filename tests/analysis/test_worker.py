@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from starsort.worker import Pool
+from starsort.analysis.worker import Pool
 
 from .worker_doubles import crashing_serve, decode_ahead_serve
 

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 import pytest
 import sqlite_utils
 
-from starsort import cluster
-from starsort.cluster import assign, bands, hamming
+from starsort.library import bursts as cluster
+from starsort.library.bursts import assign, bands, hamming
 from starsort.config import ClusterConfig
-from starsort.migrations import migrations
+from starsort.store.migrations import migrations
 
 CFG = ClusterConfig(max_distance=10)  # window 120 s; the widest distance we test the bands at
 T0 = 1_700_000_000.0
@@ -332,8 +332,8 @@ def _exif_ts(s: str) -> float:
 
 
 def test_the_real_sony_burst_shares_a_cluster_and_other_scenes_do_not(db):
-    # pHashes and DateTimeOriginal of shared/data/jpeg (see its README); sharpness
-    # is the README's variance of Laplacian.
+    # The pHashes and DateTimeOriginal of a real Sony A55 burst and two other scenes;
+    # sharpness is each frame's variance of Laplacian.
     frames = [
         ("SonySLT-A55__DSC3755", "ab37e44b9d60944b", "2022:01:25 12:00:09", 311.9),
         ("SonySLT-A55__DSC3756", "ab37e44b9d60944b", "2022:01:25 12:00:18", 275.4),

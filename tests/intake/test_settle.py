@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from starsort import settle
+from starsort.intake import pairing, scan, settle
 
-from .conftest import copy_fixture
+from ..helpers import copy_fixture
 
 
 def _photos(db):
@@ -15,7 +14,7 @@ def _photos(db):
 
 def _settle(db, now, copy_mode=False, settle_seconds=2.0):
     ready, waiting = settle.check(db, settle_seconds, now=now)
-    actions = settle.admit(db, ready, copy_mode, now=now)
+    actions = pairing.admit(db, ready, copy_mode, now=now)
     return ready, waiting, actions
 
 
@@ -131,6 +130,6 @@ def test_in_copy_mode_a_rescan_does_not_queue_originals_already_filed(fresh_db, 
     st = p.stat()
     fresh_db.execute("INSERT INTO seen (path, size, mtime_ns, photo_id) VALUES (?, ?, ?, 1)",
                      (str(p), st.st_size, st.st_mtime_ns))
-    assert settle.rescan(fresh_db, [str(p)], copy_mode=True) == 0
+    assert scan.rescan(fresh_db, [str(p)], copy_mode=True) == 0
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # edited since: new work
-    assert settle.rescan(fresh_db, [str(p)], copy_mode=True) == 1
+    assert scan.rescan(fresh_db, [str(p)], copy_mode=True) == 1

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from starsort import faces
+from starsort.analysis import faces
 from starsort.config import Config
-from starsort.job import Job
+from starsort.analysis.job import Job
 from starsort.pipeline import Context
 
-from .analysis_helpers import context, context_with, run
+from .stages import context, context_with, run
 
 
 def test_a_group_photo_has_each_of_its_faces_found():

@@ -11,15 +11,10 @@ import pytest
 import rawpy
 from PIL import Image
 
-from starsort import undo
+from starsort.library import undo
 
-from .batch_helpers import Starsort, tree
-from .conftest import DATA
-from .test_xmp import FOREIGN_SIDECAR
-
-
-def _library_files(s: Starsort) -> list[Path]:
-    return sorted(p for p in s.library.rglob("*") if p.is_file())
+from ..daemon import Starsort
+from ..helpers import DATA, FOREIGN_SIDECAR, files, read_xmp, tree
 
 
 @pytest.mark.e2e
@@ -44,8 +39,7 @@ def test_undo_all_restores_the_inbox_byte_for_byte_after_sort_merged_converted_a
     rows = {Path(r["original_path"]).name: r for r in s.report()}
     pair = rows["DSC00008.ARW"]
     sidecar = Path(pair["current_path"]).with_suffix(".xmp")
-    with pyexiv2.ImageData(sidecar.read_bytes()) as img:                      # merged, keywords kept
-        keys = img.read_xmp()
+    keys = read_xmp(sidecar)                                                  # merged, keywords kept
     assert keys["Xmp.dc.subject"] == ["holiday", "Ærø"] and keys["Xmp.xmp.Rating"] == pair["stars"]
     assert keys["Xmp.darktable.history[1]/darktable:operation"] == "exposure"
     # The report flags the photo whose EXIF lacks DateTimeOriginal, and only that one.
@@ -65,7 +59,7 @@ def test_undo_all_restores_the_inbox_byte_for_byte_after_sort_merged_converted_a
     r = s.cli("undo", "--all")
 
     assert tree(s.src) == before
-    assert _library_files(s) == []
+    assert files(s.library) == []
     assert "5 photo(s) restored" in r.stderr
     assert {r["state"] for r in s.report()} == {"undone"}
 
@@ -84,7 +78,7 @@ def test_undo_never_overwrites_a_file_that_took_an_old_name_and_restores_the_res
     assert r.returncode == 1 and "IMG_1.JPG" in r.stderr and "nothing overwritten" in r.stderr
     assert (s.src / "IMG_1.JPG").read_bytes() == newcomer
     assert (s.src / "IMG_2.JPG").read_bytes() == (DATA / "clapton-2.jpg").read_bytes()
-    [still_filed] = [p for p in _library_files(s) if p.suffix == ".JPG"]
+    [still_filed] = [p for p in files(s.library) if p.suffix == ".JPG"]
     assert still_filed.read_bytes() == (DATA / "ivan.jpg").read_bytes()
     assert still_filed.with_suffix(".xmp").exists()            # its rating stays with it
 
@@ -103,7 +97,7 @@ def test_undo_since_takes_back_only_what_was_filed_since_then(tmp_path):
     s.cli("undo", "--since", between)
 
     assert sorted(p.name for p in s.src.iterdir()) == ["IMG_2.JPG"]
-    assert [p.name for p in _library_files(s) if p.suffix == ".JPG"] == ["IMG_1.JPG"]
+    assert [p.name for p in files(s.library) if p.suffix == ".JPG"] == ["IMG_1.JPG"]
 
 
 def test_since_reads_durations_and_local_times():

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from starsort import rate
+from starsort.analysis import rate
 from starsort.config import Config
-from starsort.job import Face, Job
+from starsort.analysis.job import Face, Job
 from starsort.pipeline import Context
 
-from .analysis_helpers import run
+from .stages import run
 
 DEFAULT = Config().stars.mapping
 

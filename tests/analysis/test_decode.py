@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from starsort import decode, faces
-from starsort.job import BadInput, Job
+from starsort.analysis import decode, faces
+from starsort.analysis.job import BadInput, Job
 from starsort.pipeline import Context
 
-from .analysis_helpers import context, context_with, run
-from .conftest import DATA
+from ..helpers import DATA
+from .stages import context, context_with, run
 
 
 def _eyes_above_mouth(face) -> bool:

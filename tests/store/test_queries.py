@@ -7,7 +7,7 @@ import json
 import os
 import time
 
-from starsort import report
+from starsort.store import queries as report
 
 
 def _row(db, **kw):

@@ -5,7 +5,7 @@ import os
 import time
 
 
-def crashing_serve(conn, config_json: str, torch_threads: int) -> None:
+def crashing_serve(conn, config_json: str, torch_threads: int, *stages) -> None:
     """Answers like a worker, but dies like a segfaulting decoder on 'crash' and hangs on 'hang'."""
     conn.send(("ready", None))
     while True:
@@ -20,7 +20,7 @@ def crashing_serve(conn, config_json: str, torch_threads: int) -> None:
         conn.send(("ok", {"photo_id": photo_id, "path": path}))
 
 
-def decode_ahead_serve(conn, config_json: str, torch_threads: int) -> None:
+def decode_ahead_serve(conn, config_json: str, torch_threads: int, *stages) -> None:
     """Like the real worker with two photos in hand: it decodes the second while the first is
     analysed, and that decode dies like a segfaulting decoder on 'crash'."""
     conn.send(("ready", None))

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from starsort import blur
+from starsort.analysis import blur
 
-from .analysis_helpers import run
+from .stages import run
 
 THRESHOLD = 10.0   # the default blur.threshold and blur.frame_threshold
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pyexiv2
 import pytest
 
-from starsort import exif
+from starsort.analysis import exif
 from starsort.config import Config
-from starsort.job import Job
+from starsort.analysis.job import Job
 from starsort.pipeline import ANALYSIS, Context, decode
 
-from .conftest import copy_fixture
+from ..helpers import DATA, copy_fixture
 
 FULL_EXIF = "SonySLT-A55__DSC3755.JPG"      # a camera JPEG with every default required tag
 
@@ -32,13 +32,13 @@ def edited(tmp_path: Path, changes: dict) -> Path:
 
 
 def test_a_camera_jpeg_with_every_required_tag_passes():
-    job = check(Path(__file__).parent / "data" / FULL_EXIF)
+    job = check(DATA / FULL_EXIF)
     assert job.exif_missing == [] and job.exif_problems == []
     assert job.exif["Make"] == "SONY" and job.exif["ISO"] == "100" and job.exif["ExposureTime"] == "1/50"
 
 
 def test_a_sony_arw_is_read_through_exiv2_and_passes():
-    job = check(Path(__file__).parent / "data" / "two_people.ARW", kind="raw")
+    job = check(DATA / "two_people.ARW", kind="raw")
     assert job.exif_missing == [] and job.exif_problems == []
     assert job.exif["Model"] == "ILCE-7M3"
 
@@ -49,13 +49,13 @@ def test_a_photo_without_date_time_original_is_missing_exactly_that(tmp_path):
 
 
 def test_a_photo_with_no_exif_at_all_misses_every_required_tag():
-    job = check(Path(__file__).parent / "data" / "ivan.jpg")
+    job = check(DATA / "ivan.jpg")
     assert job.exif_missing == ["DateTimeOriginal", "Make", "Model", "ExposureTime", "FNumber", "ISO"]
 
 
 def test_a_kodak_that_writes_its_tags_in_ifd0_is_not_missing_them():
     # The DC120 puts DateTimeOriginal, ExposureTime and FNumber in IFD0 and no ISO.
-    job = check(Path(__file__).parent / "data" / "KodakDC120_P003913.KDC", kind="raw")
+    job = check(DATA / "KodakDC120_P003913.KDC", kind="raw")
     assert job.exif_missing == ["ISO"]
 
 
@@ -86,5 +86,5 @@ def test_required_tags_and_the_earliest_year_come_from_the_config(tmp_path):
 
 def test_the_exif_stage_runs_right_after_decode_in_the_worker():
     assert ANALYSIS[0] is decode and ANALYSIS[1] is exif
-    result = check(Path(__file__).parent / "data" / FULL_EXIF).result()
+    result = check(DATA / FULL_EXIF).result()
     assert result["exif_missing"] == [] and result["exif"]["Model"] == "SLT-A55V"

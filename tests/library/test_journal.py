@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from starsort import filing
-from starsort.filing import Filer, Member, SourceChanged, place
+from starsort.library import fsops, names
+from starsort.library.fsops import SourceChanged, place
+from starsort.library.journal import Filer
+from starsort.library.names import Member
 
-from .conftest import copy_fixture
-
-
-def _sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
+from ..helpers import EMPTY_SIDECAR, copy_fixture, files, sha256
 
 
 def _photo(db, original: str, pair: str | None = None) -> int:
@@ -30,23 +27,19 @@ def _group(inbox: Path) -> list[Member]:
     raw = copy_fixture("two_people.ARW", inbox, "DSC00001.ARW")
     jpg = copy_fixture("ivan.jpg", inbox, "DSC00001.JPG")
     xmp = inbox / "DSC00001.xmp"
-    xmp.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    xmp.write_text(EMPTY_SIDECAR)
     return [Member("primary", str(raw)), Member("pair", str(jpg)), Member("sidecar", str(xmp))]
-
-
-def _all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_a_move_on_one_filesystem_leaves_one_identical_copy_in_the_star_folder(fresh_db, folders):
     members = _group(folders["inbox"])
-    hashes = {Path(m.src).name: _sha(Path(m.src)) for m in members}
+    hashes = {Path(m.src).name: sha256(Path(m.src)) for m in members}
     photo = _photo(fresh_db, members[0].src, members[1].src)
     dest = folders["library"] / "4-stars"
     placed = Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=False)
     assert sorted(os.path.basename(p) for p in placed.values()) == ["DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"]
     for name, h in hashes.items():
-        assert _sha(dest / name) == h
+        assert sha256(dest / name) == h
         assert not (folders["inbox"] / name).exists()
     assert {r["state"] for r in fresh_db.query("SELECT state FROM moves")} == {"done"}
 
@@ -59,7 +52,7 @@ def test_copy_mode_keeps_the_originals_in_the_inbox(fresh_db, folders):
     for m in members:
         src = Path(m.src)
         assert src.exists()
-        assert _sha(dest / src.name) == _sha(src)
+        assert sha256(dest / src.name) == sha256(src)
         assert os.stat(dest / src.name).st_ino != os.stat(src).st_ino
 
 
@@ -79,29 +72,29 @@ def test_darktable_style_sidecars_keep_their_double_extension(folders):
     inbox = folders["inbox"]
     for n in ("IMG_1.ARW", "IMG_1.ARW.xmp", "IMG_1.xmp", "IMG_10.ARW.xmp"):
         (inbox / n).write_bytes(b"x")
-    found = [os.path.basename(p) for p in filing.find_sidecars([str(inbox / "IMG_1.ARW")])]
+    found = [os.path.basename(p) for p in names.find_sidecars([str(inbox / "IMG_1.ARW")])]
     assert found == ["IMG_1.ARW.xmp", "IMG_1.xmp"]
     m = Member("sidecar", str(inbox / "IMG_1.ARW.xmp"))
-    assert filing.dest_name(m, "IMG_1", "IMG_1_2") == "IMG_1_2.ARW.xmp"
+    assert names.dest_name(m, "IMG_1", "IMG_1_2") == "IMG_1_2.ARW.xmp"
 
 
 def test_across_filesystems_the_copy_is_verified_before_the_source_goes(fresh_db, folders, monkeypatch):
     real_link = os.link
 
     def no_cross_device_link(src, dst, *a, **k):
-        if not os.path.basename(src).startswith(filing.TEMP_PREFIX):
+        if not os.path.basename(src).startswith(names.TEMP_PREFIX):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return real_link(src, dst, *a, **k)
 
     monkeypatch.setattr(os, "link", no_cross_device_link)
     members = _group(folders["inbox"])
-    hashes = {Path(m.src).name: _sha(Path(m.src)) for m in members}
+    hashes = {Path(m.src).name: sha256(Path(m.src)) for m in members}
     photo = _photo(fresh_db, members[0].src)
     dest = folders["library"] / "2-stars"
     Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, dest, copy=False)
     for name, h in hashes.items():
-        assert _sha(dest / name) == h
-    assert not any(p.name.startswith(filing.TEMP_PREFIX) for p in dest.iterdir())
+        assert sha256(dest / name) == h
+    assert not any(p.name.startswith(names.TEMP_PREFIX) for p in dest.iterdir())
     assert not any(folders["inbox"].iterdir())
     assert {r["sha256"] for r in fresh_db.query("SELECT sha256 FROM moves")} == set(hashes.values())
 
@@ -109,15 +102,15 @@ def test_across_filesystems_the_copy_is_verified_before_the_source_goes(fresh_db
 def test_a_copy_that_reads_back_different_keeps_the_source(fresh_db, folders, monkeypatch):
     monkeypatch.setattr(os, "link", _raise(errno.EXDEV))
     src = copy_fixture("ivan.jpg", folders["inbox"])
-    before = _sha(src)
-    real = filing.sha256_file
-    monkeypatch.setattr(filing, "sha256_file", lambda p: "0" * 64 if filing.TEMP_PREFIX in str(p) else real(p))
+    before = sha256(src)
+    real = fsops.sha256_file
+    monkeypatch.setattr(fsops, "sha256_file", lambda p: "0" * 64 if names.TEMP_PREFIX in str(p) else real(p))
     photo = _photo(fresh_db, str(src))
     with pytest.raises(OSError, match="does not read back identical"):
         Filer(lambda fn: fn(fresh_db), folders["library"]).file(
             photo, [Member("primary", str(src))], folders["library"] / "1-star", copy=False)
-    assert _sha(src) == before
-    assert [p.name for p in _all_files(folders["library"])] == []
+    assert sha256(src) == before
+    assert [p.name for p in files(folders["library"])] == []
 
 
 def _raise(err: int):
@@ -141,14 +134,14 @@ def test_a_crash_at_any_filesystem_step_is_finished_at_start_up_with_nothing_los
         inbox = folders["root"] / f"in{step}"
         library = folders["root"] / f"lib{step}"
         members = _group(inbox)
-        hashes = {_sha(Path(m.src)) for m in members}
+        hashes = {sha256(Path(m.src)) for m in members}
         photo = _photo(fresh_db, members[0].src)
         calls = {"n": 0}
         real = {name: getattr(os, name) for name in ("link", "unlink", "fsync", "rename")}
 
         def counted(name):
             def f(*a, **k):
-                if name == "link" and cross_device and not os.path.basename(a[0]).startswith(filing.TEMP_PREFIX):
+                if name == "link" and cross_device and not os.path.basename(a[0]).startswith(names.TEMP_PREFIX):
                     raise OSError(errno.EXDEV, "Invalid cross-device link")
                 calls["n"] += 1
                 if calls["n"] == step:
@@ -167,7 +160,7 @@ def test_a_crash_at_any_filesystem_step_is_finished_at_start_up_with_nothing_los
             monkeypatch.setattr(os, name, fn)
 
         # Whatever the moment, every original's bytes exist in full somewhere.
-        present = {_sha(p) for p in _all_files(inbox) + _all_files(library) if not p.name.startswith(".")}
+        present = {sha256(p) for p in files(inbox) + files(library) if not p.name.startswith(".")}
         assert hashes <= present, f"data lost after a crash at step {step}"
 
         if crashed:
@@ -175,9 +168,9 @@ def test_a_crash_at_any_filesystem_step_is_finished_at_start_up_with_nothing_los
             recovering.sweep_temp_files()
             for pid in recovering.unfinished():
                 recovering.complete(pid)
-        filed = _all_files(library)
-        assert sorted(_sha(p) for p in filed) == sorted(hashes), f"step {step}: not filed exactly once"
-        assert _all_files(inbox) == []
+        filed = files(library)
+        assert sorted(sha256(p) for p in filed) == sorted(hashes), f"step {step}: not filed exactly once"
+        assert files(inbox) == []
         assert {p.parent.name for p in filed} == {"4-stars"}
         if not crashed:
             break

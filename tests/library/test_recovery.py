@@ -7,28 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from starsort.config import Config
-from starsort.db import Writer
-from starsort.filing import Filer
-from starsort.service import Service
+from starsort import pipeline
+from starsort.library.context import Library
 
-from .conftest import copy_fixture
+from ..helpers import copy_fixture
 
 
 @pytest.fixture
-def svc(folders):
-    service = _service(folders)
-    yield service
-    service.writer.close()
-
-
-def _service(folders) -> Service:
-    cfg = Config.model_validate({"inboxes": [str(folders["inbox"])], "library": str(folders["library"]),
-                                 "database": str(folders["db"]), "xmp": {"enabled": False}})
-    svc = Service(cfg, once=True)
-    svc.writer = Writer(cfg.database).start()
-    svc.filer = Filer(svc.call, svc.library)
-    return svc
+def svc(make_library) -> Library:
+    return make_library(xmp={"enabled": False})
 
 
 def _photo(svc, original: str, state: str, stars: int = 4) -> int:
@@ -51,7 +38,7 @@ def test_a_photo_whose_moves_finished_before_the_crash_is_marked_done(folders, s
     dst.parent.mkdir(parents=True)
     src.rename(dst)                                    # the move happened ...
     _journal(svc, _photo(svc, str(src), "filing"), src, dst, "done")
-    svc.recover()                                      # ... but the photo row still said 'filing'
+    pipeline.recover(svc)                                      # ... but the photo row still said 'filing'
     row = svc.call(lambda db: db.execute("SELECT state, current_path FROM photos").fetchone())
     assert row == ("done", str(dst))
 
@@ -63,7 +50,7 @@ def test_a_link_made_just_before_the_crash_is_finished_and_the_source_removed(fo
     os.link(src, dst)                                  # linked, journal still says 'planned'
     _journal(svc, _photo(svc, str(src), "filing"), src, dst, "planned")
     (dst.parent / ".starsort-deadbeef.tmp").write_bytes(b"half a copy")
-    svc.recover()
+    pipeline.recover(svc)
     assert not src.exists() and dst.exists()
     assert not (dst.parent / ".starsort-deadbeef.tmp").exists()
     assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("done",)
@@ -72,40 +59,40 @@ def test_a_link_made_just_before_the_crash_is_finished_and_the_source_removed(fo
 def test_a_photo_filed_nowhere_before_the_crash_goes_back_to_be_filed(folders, svc):
     src = copy_fixture("ivan.jpg", folders["inbox"])
     _photo(svc, str(src), "filing")
-    svc.recover()
+    pipeline.recover(svc)
     assert svc.call(lambda db: db.execute("SELECT state FROM photos").fetchone()) == ("analysed",)
     assert Path(src).exists()
 
 
 def test_a_filing_cut_after_its_first_source_left_is_finished_not_taken_back(folders, svc, monkeypatch):
     import errno as errno_
-    from starsort import filing
+    from starsort.library import fsops, journal
     raw = copy_fixture("two_people.ARW", folders["inbox"], "DSC00009.ARW")
     jpeg = copy_fixture("ivan.jpg", folders["inbox"], "DSC00009.JPG")
-    sums = {p.suffix: filing.sha256_file(p) for p in (raw, jpeg)}
+    sums = {p.suffix: fsops.sha256_file(p) for p in (raw, jpeg)}
     now = time.time()
     photo_id = svc.call(lambda db: db.execute(
         "INSERT INTO photos (original_path, pair_original_path, kind, state, stars, queued_at, updated_at)"
         " VALUES (?, ?, 'raw', 'analysed', 4, ?, ?) RETURNING id", (str(raw), str(jpeg), now, now)).fetchone()[0])
     svc.once = False
-    real_fsync_dir = filing.fsync_dir
+    real_fsync_dir = journal.fsync_dir
 
     def failing(path):
         if Path(path) == folders["inbox"]:
             raise OSError(errno_.EIO, "Input/output error")
         real_fsync_dir(path)
-    monkeypatch.setattr(filing, "fsync_dir", failing)
-    svc.file(photo_id)                      # the raw's source is unlinked, then the inbox fsync fails
+    monkeypatch.setattr(journal, "fsync_dir", failing)
+    pipeline.file_and_rate(svc, photo_id)                      # the raw's source is unlinked, then the inbox fsync fails
     assert not raw.exists()
     assert svc.call(lambda db: db.execute("SELECT count(*) FROM moves WHERE photo_id = ?",
                                           (photo_id,)).fetchone()[0]) == 2, "the journal must remember the raw"
-    monkeypatch.setattr(filing, "fsync_dir", real_fsync_dir)
-    svc.file(photo_id)                      # the retry finishes the same filing
+    monkeypatch.setattr(journal, "fsync_dir", real_fsync_dir)
+    pipeline.file_and_rate(svc, photo_id)                      # the retry finishes the same filing
     state, current, pair = svc.call(lambda db: db.execute(
         "SELECT state, current_path, pair_path FROM photos WHERE id = ?", (photo_id,)).fetchone())
     assert state == "done"
     filed = sorted((folders["library"] / "4-stars").iterdir())
     assert [p.name for p in filed] == ["DSC00009.ARW", "DSC00009.JPG"]
-    assert {p.suffix: filing.sha256_file(p) for p in filed} == sums
+    assert {p.suffix: fsops.sha256_file(p) for p in filed} == sums
     assert (current, pair) == tuple(str(p) for p in filed)
     assert list(folders["inbox"].iterdir()) == []

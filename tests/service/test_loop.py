@@ -5,38 +5,20 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import DATA
-from .daemon import Daemon as BaseDaemon
+from ..daemon import Daemon
+from ..helpers import DATA, TITLED_SIDECAR, files, sha256
 
 pytestmark = pytest.mark.e2e
 
 GOOD = ["ivan.jpg", "clapton-2.jpg", "kit_with_rose.jpg", "no-faces.jpg", "inspireface_blur_face.jpg",
         "SonyDSC-P5_DSC00001.JPG", "two_people.ARW", "KodakDC120_P003913.KDC", "edge_jpeg_named_as_D70s.nef"]
 BROKEN = ["edge_stripped_exiftool_Nikon.nef", "edge_stripped_exiftool.dng"]
-
-
-def _sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-class Daemon(BaseDaemon):
-    def __init__(self, root: Path, mode: str = "move", settle: float = 1.0):
-        super().__init__(root, mode=mode, settle=settle)
-
-    def once(self) -> subprocess.CompletedProcess:
-        r = self.cli("run", "--once", "--config", str(self.config))
-        assert r.returncode == 0, r.stderr[-3000:]
-        return r
+SETTLE = 1.0          # real photos copied in get a second to settle
 
 
 def _fill_mixed_inbox(inbox: Path) -> dict[str, str]:
@@ -48,28 +30,24 @@ def _fill_mixed_inbox(inbox: Path) -> dict[str, str]:
     pair.mkdir(parents=True)
     shutil.copyfile(DATA / "two_people.ARW", pair / "DSC00008.ARW")
     shutil.copyfile(DATA / "kit_with_rose.jpg", pair / "DSC00008.JPG")
-    (pair / "DSC00008.xmp").write_text(
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt>'
-        '<rdf:li xml:lang="x-default">first dance</rdf:li></rdf:Alt></dc:title></rdf:Description>'
-        '</rdf:RDF></x:xmpmeta>')
+    (pair / "DSC00008.xmp").write_text(TITLED_SIDECAR.format(title="first dance"))
     (inbox / "empty.JPG").write_bytes(b"")
     good = (DATA / "SonyDSC-P5_DSC00001.JPG").read_bytes()
     (inbox / "truncated.JPG").write_bytes(good[: len(good) // 2])
     (inbox / "notes.JPG").write_text("not a photo at all\n")
     (inbox / "clip.MP4").write_bytes(b"\0\0\0\x18ftypisom" + b"\0" * 100)
-    (inbox / ".DS_Store").write_bytes(b"finder junk")           # ignored, stays
-    return {str(p.relative_to(inbox)): _sha(p) for p in _files(inbox)}
+    (inbox / ".DS_Store").write_bytes(b"finder junk")           # ignored, stays (so hidden=False below)
+    return {str(p.relative_to(inbox)): sha256(p) for p in files(inbox, hidden=False)}
 
 
 def test_run_once_files_a_mixed_inbox_completely_and_byte_identical(tmp_path):
-    d = Daemon(tmp_path)
+    d = Daemon(tmp_path, settle=SETTLE)
     inputs = _fill_mixed_inbox(d.inbox)
-    d.once()
+    d.once(ok=True)
 
-    assert [p.name for p in _files(d.inbox)] == []                   # the inbox is empty
-    filed = _files(d.library)
-    filed_hashes = sorted(_sha(p) for p in filed if p.suffix.lower() != ".xmp")
+    assert [p.name for p in files(d.inbox, hidden=False)] == []      # the inbox is empty
+    filed = files(d.library, hidden=False)
+    filed_hashes = sorted(sha256(p) for p in filed if p.suffix.lower() != ".xmp")
     photo_hashes = sorted(h for n, h in inputs.items() if not n.endswith(".xmp"))
     assert filed_hashes == photo_hashes                               # each input exactly once, intact
 
@@ -103,21 +81,22 @@ def test_run_once_files_a_mixed_inbox_completely_and_byte_identical(tmp_path):
     assert "empty" in by_name["empty.JPG"]["error"]
     assert "truncated" in by_name["truncated.JPG"]["error"].lower()
 
-    status = json.loads(d.cli("status", "--json", "--config", str(d.config)).stdout)
+    status = json.loads(d.cli("status", "--json").stdout)
     assert status["photos"]["quarantined"] == 6 and status["queue_depth"] == 0
     assert sum(status["stars"].values()) == status["photos"]["done"] == len(GOOD) + 1
     assert "quarantined" in status["last_error"]["message"]
 
 
 def test_copy_mode_leaves_the_originals_and_a_second_run_files_nothing_twice(tmp_path):
-    d = Daemon(tmp_path, mode="copy")
+    d = Daemon(tmp_path, mode="copy", settle=SETTLE)
     import shutil
     for name in ("ivan.jpg", "two_people.ARW"):
         shutil.copyfile(DATA / name, d.inbox / name)
-    d.once()
-    d.once()
-    assert sorted(p.name for p in _files(d.inbox)) == ["ivan.jpg", "two_people.ARW"]
-    assert sorted(p.name for p in _files(d.library) if p.suffix != ".xmp") == ["ivan.jpg", "two_people.ARW"]
+    d.once(ok=True)
+    d.once(ok=True)
+    assert sorted(p.name for p in files(d.inbox, hidden=False)) == ["ivan.jpg", "two_people.ARW"]
+    assert sorted(p.name for p in files(d.library, hidden=False)
+                  if p.suffix != ".xmp") == ["ivan.jpg", "two_people.ARW"]
     assert len(d.report()) == 2
 
 
@@ -140,57 +119,56 @@ def test_a_jpeg_written_in_chunks_over_six_seconds_is_filed_once_and_intact(tmp_
         time.sleep(3)   # any second, premature queueing would show up as a second row
         rows = d.query("SELECT state, current_path, error FROM photos")
         assert len(rows) == 1 and rows[0][0] == "done", rows
-        assert hashlib.sha256(Path(rows[0][1]).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert sha256(rows[0][1]) == hashlib.sha256(data).hexdigest()
         assert not target.exists()
         assert d.stop(signal.SIGTERM) == 0
     finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
+        d.close()
 
 
 def test_kill_9_mid_run_then_a_restart_loses_nothing_and_files_nothing_twice(tmp_path):
     import shutil
-    d = Daemon(tmp_path)
+    d = Daemon(tmp_path, settle=SETTLE)
     names = ["ivan.jpg", "clapton-2.jpg", "kit_with_rose.jpg", "no-faces.jpg", "inspireface_blur_face.jpg",
              "two_people.ARW", "SonyDSC-P5_DSC00001.JPG"]
     for i in range(2):
         for n in names:
             shutil.copyfile(DATA / n, d.inbox / f"{i}_{n}")
-    inputs = sorted(_sha(p) for p in _files(d.inbox))
+    inputs = sorted(sha256(p) for p in files(d.inbox, hidden=False))
     d.start()
     d.wait(lambda: (d.query("SELECT count(*) FROM photos WHERE state = 'done'") or [(0,)])[0][0] >= 2,
            what="the first photos to be filed")
     d.kill()                                        # kill -9, mid-run
-    d.once()
-    assert _files(d.inbox) == []
-    filed = _files(d.library)
-    assert sorted(_sha(p) for p in filed if p.suffix != ".xmp") == inputs
+    d.once(ok=True)
+    assert files(d.inbox, hidden=False) == []
+    filed = files(d.library, hidden=False)
+    assert sorted(sha256(p) for p in filed if p.suffix != ".xmp") == inputs
     rows = d.report()
     assert len(rows) == len(inputs) and {r["state"] for r in rows} == {"done"}
 
 
 def test_a_raw_that_lands_after_its_jpeg_was_filed_follows_it_under_the_same_name(tmp_path):
     import shutil
-    d = Daemon(tmp_path)
+    d = Daemon(tmp_path, settle=SETTLE)
     shutil.copyfile(DATA / "kit_with_rose.jpg", d.inbox / "DSC00042.JPG")
-    d.once()
+    d.once(ok=True)
     [first] = d.report()
     shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00042.ARW")
-    d.once()
+    d.once(ok=True)
     [row] = d.report()                                   # still one photo
     assert row["current_path"] == first["current_path"]
     assert Path(row["pair_path"]) == Path(first["current_path"]).with_suffix(".ARW")
-    assert Path(row["pair_path"]).exists() and _files(d.inbox) == []
+    assert Path(row["pair_path"]).exists() and files(d.inbox, hidden=False) == []
 
 
 def test_a_pair_whose_jpeg_is_cut_short_is_rated_on_its_whole_raw_and_filed_together(tmp_path):
     import shutil
-    d = Daemon(tmp_path)
+    d = Daemon(tmp_path, settle=SETTLE)
     shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00050.ARW")
     good = (DATA / "SonySLT-A55__DSC3755.JPG").read_bytes()
     (d.inbox / "DSC00050.JPG").write_bytes(good[: len(good) // 2])    # a card error cut the JPEG
-    sums = {p.suffix: _sha(p) for p in _files(d.inbox)}
-    d.once()
+    sums = {p.suffix: sha256(p) for p in files(d.inbox, hidden=False)}
+    d.once(ok=True)
     [row] = d.report()
     assert row["state"] == "done", row
     # two_people's faces are sharp: the raw alone earns five stars.
@@ -198,8 +176,8 @@ def test_a_pair_whose_jpeg_is_cut_short_is_rated_on_its_whole_raw_and_filed_toge
     raw, jpeg = Path(row["current_path"]), Path(row["pair_path"])
     assert {raw.suffix, jpeg.suffix} == {".ARW", ".JPG"} and raw.parent == jpeg.parent
     assert raw.parent.name == "5-stars"
-    assert {p.suffix: _sha(p) for p in (raw, jpeg)} == sums
-    assert _files(d.inbox) == []
+    assert {p.suffix: sha256(p) for p in (raw, jpeg)} == sums
+    assert files(d.inbox, hidden=False) == []
 
 
 def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_once_repaired(tmp_path):
@@ -209,7 +187,7 @@ def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_onc
         blocker = "file"
     else:
         blocker = "chmod"
-    d = Daemon(tmp_path)
+    d = Daemon(tmp_path, settle=SETTLE)
     d.config.write_text(d.config.read_text().replace("rescan_interval: 2", "rescan_interval: 1"))
     d.library.mkdir()
     for n in range(1, 6):
@@ -235,5 +213,4 @@ def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_onc
         assert not src.exists()
         assert d.stop() == 0
     finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
+        d.close()

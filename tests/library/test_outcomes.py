@@ -1,0 +1,127 @@
+"""Each way a photo's story ends is a function of the Library, callable without a running loop."""
+from __future__ import annotations
+
+import errno
+import time
+from pathlib import Path
+
+
+from starsort import pipeline
+from starsort.library import fsops, journal, outcomes
+from starsort.library.context import Library
+from starsort.store import photos
+
+from ..helpers import EMPTY_SIDECAR, copy_fixture, files, read_xmp, sha256, tree
+
+
+def _analysed(lib: Library, original: Path, pair: Path | None = None, stars: int | None = 4) -> int:
+    now = time.time()
+    photo_id = lib.call(lambda db: photos.queue(db, original=str(original), pair=str(pair) if pair else None,
+                                                kind="raw" if pair else "jpeg", size=None, mtime_ns=None, now=now))
+    lib.call(lambda db: db.execute("UPDATE photos SET state = 'analysed', stars = ? WHERE id = ?",
+                                   (stars, photo_id)))
+    return photo_id
+
+
+def test_filing_moves_a_raw_jpeg_pair_and_its_sidecar_into_the_star_folder_together(lib, folders):
+    raw = copy_fixture("two_people.ARW", folders["inbox"], "DSC00001.ARW")
+    jpeg = copy_fixture("ivan.jpg", folders["inbox"], "DSC00001.JPG")
+    (folders["inbox"] / "DSC00001.xmp").write_text(EMPTY_SIDECAR)
+    before = tree(folders["inbox"])
+    photo_id = _analysed(lib, raw, jpeg, stars=3)
+
+    assert outcomes.file(lib, photo_id) == "done"
+
+    star = folders["library"] / "3-stars"
+    assert tree(star) == before
+    assert list(folders["inbox"].iterdir()) == []
+    row = lib.photo(photo_id)
+    assert (row["state"], row["current_path"], row["pair_path"]) == ("done", str(star / "DSC00001.ARW"),
+                                                                       str(star / "DSC00001.JPG"))
+
+
+def test_quarantine_files_the_photo_into_quarantine_with_its_reason(lib, folders):
+    bad = copy_fixture("ivan.jpg", folders["inbox"], "cut.jpg")
+    digest = sha256(bad)
+    photo_id = _analysed(lib, bad, stars=None)
+
+    outcomes.quarantine(lib, photo_id, "truncated JPEG")
+
+    row = lib.photo(photo_id)
+    assert (row["state"], row["error"]) == ("quarantined", "truncated JPEG")
+    assert sha256(Path(row["current_path"])) == digest
+    assert Path(row["current_path"]).parent == folders["library"] / "quarantine"
+
+
+def test_a_full_library_keeps_the_source_and_schedules_a_retry_when_the_service_runs(make_library, folders,
+                                                                                      monkeypatch):
+    lib = make_library(once=False)
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    digest = sha256(src)
+    photo_id = _analysed(lib, src)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(journal, "place", full)
+
+    assert outcomes.file(lib, photo_id) is None
+    row = lib.photo(photo_id)
+    assert row["state"] == "analysed" and "No space left" in row["error"]
+    assert sha256(src) == digest and photo_id in lib.retry_at
+    assert files(folders["library"]) == []
+
+
+def test_a_photo_whose_file_was_taken_away_is_closed_as_vanished(lib, folders):
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    photo_id = _analysed(lib, src)
+    src.unlink()
+
+    assert outcomes.file(lib, photo_id) is None
+
+    row = lib.photo(photo_id)
+    assert row["state"] == "failed" and "disappeared" in row["error"]
+
+
+def test_a_late_raw_follows_its_filed_jpeg_under_the_same_stem(lib, folders):
+    jpeg = copy_fixture("ivan.jpg", folders["inbox"], "DSC00002.JPG")
+    photo_id = _analysed(lib, jpeg, stars=5)
+    pipeline.file_and_rate(lib, photo_id)
+    raw = copy_fixture("two_people.ARW", folders["inbox"], "DSC00002.ARW")
+    digest = sha256(raw)
+
+    outcomes.follow(lib, lib.photo(photo_id), str(raw), "pair")
+
+    filed = folders["library"] / "5-stars" / "DSC00002.ARW"
+    assert sha256(filed) == digest and not raw.exists()
+    assert lib.photo(photo_id)["pair_path"] == str(filed)
+    assert (folders["library"] / "5-stars" / "DSC00002.xmp").exists()
+
+
+def test_rate_in_place_leaves_the_photo_where_it_lies(make_library, folders):
+    lib = make_library(mode="rate-in-place")
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    digest = sha256(src)
+    photo_id = _analysed(lib, src, stars=2)
+
+    pipeline.file_and_rate(lib, photo_id)
+
+    row = lib.photo(photo_id)
+    assert (row["state"], row["current_path"]) == ("done", str(src))
+    assert sha256(src) == digest
+    assert read_xmp(folders["inbox"] / "ivan.xmp")["Xmp.xmp.Rating"] == "2"
+
+
+def test_a_copy_that_fails_verification_is_taken_back_and_the_photo_requeued_nowhere_filed(lib, folders,
+                                                                                           monkeypatch):
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    photo_id = _analysed(lib, src)
+
+    def changed(*a, **k):
+        raise fsops.SourceChanged(f"{src} changed while it was being copied")
+    monkeypatch.setattr(journal, "place", changed)
+
+    outcomes.file(lib, photo_id)
+
+    assert lib.photo(photo_id)["state"] == "queued"
+    assert src.exists()
+    assert lib.call(lambda db: db.execute("SELECT count(*) FROM moves").fetchone()[0]) == 0

@@ -1,0 +1,64 @@
+"""A photo's states: every transition is one function of store/photos.py, and only those change state."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starsort.store import photos
+
+PACKAGE = Path(__file__).resolve().parents[2] / "daemon" / "starsort"
+
+
+def test_only_store_photos_changes_a_photos_state():
+    writes = re.compile(r"UPDATE\s+photos\s+SET[^\"']*\bstate\s*=|INSERT\s+INTO\s+photos", re.I)
+    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if p.name != "photos.py" and writes.search(p.read_text())]
+    assert offenders == []
+
+
+def test_a_photo_goes_from_queued_through_analysed_and_filing_to_done(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/DSC1.JPG", pair=None, kind="jpeg", size=10, mtime_ns=1, now=1.0)
+    assert photos.get(db, pid)["state"] == "queued"
+    photos.analysed(db, pid, {"stars": 4, "rated_on": "faces"})
+    assert (photos.get(db, pid)["state"], photos.get(db, pid)["stars"]) == ("analysed", 4)
+    photos.start_filing(db, pid, 2.0)
+    assert photos.get(db, pid)["state"] == "filing"
+    photos.filed(db, pid, "done", "/lib/4-stars/DSC1.JPG", None, 3.0)
+    row = photos.get(db, pid)
+    assert (row["state"], row["current_path"]) == ("done", "/lib/4-stars/DSC1.JPG")
+    photos.undone(db, pid, 4.0)
+    row = photos.get(db, pid)
+    assert (row["state"], row["current_path"]) == ("undone", "/in/DSC1.JPG")
+
+
+def test_a_filing_error_sends_the_photo_back_to_analysed_with_its_reason_but_never_a_filed_one(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/DSC2.JPG", pair=None, kind="jpeg", size=10, mtime_ns=1, now=1.0)
+    photos.start_filing(db, pid, 2.0)
+    photos.filing_failed(db, pid, "cannot file: disk full")
+    assert (photos.get(db, pid)["state"], photos.get(db, pid)["error"]) == ("analysed", "cannot file: disk full")
+    photos.filed(db, pid, "done", "/lib/x.JPG", None, 3.0)
+    photos.filing_failed(db, pid, "late error")
+    assert photos.get(db, pid)["state"] == "done"
+
+
+def test_start_up_recovery_retries_failed_photos_and_unsticks_filings_without_a_journal(fresh_db):
+    db = fresh_db
+    failed = photos.queue(db, original="/in/a.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    photos.count_attempt(db, failed, "boom")
+    photos.failed(db, failed, "boom", 2.0)
+    stuck = photos.queue(db, original="/in/b.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    photos.start_filing(db, stuck, 2.0)
+    photos.recover(db)
+    assert (photos.get(db, failed)["state"], photos.get(db, failed)["attempts"]) == ("queued", 0)
+    assert photos.get(db, stuck)["state"] == "analysed"
+
+
+def test_a_raw_that_settles_after_its_jpeg_becomes_the_original(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/DSC3.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    photos.raw_joins_jpeg(db, pid, raw="/in/DSC3.ARW", jpeg="/in/DSC3.JPG", size=9, mtime_ns=2, now=2.0)
+    row = photos.get(db, pid)
+    assert (row["original_path"], row["pair_original_path"], row["kind"]) == ("/in/DSC3.ARW", "/in/DSC3.JPG", "raw")
+    assert photos.by_path(db, "/in/DSC3.JPG", ("queued",))["id"] == pid
