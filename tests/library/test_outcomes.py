@@ -125,3 +125,20 @@ def test_a_copy_that_fails_verification_is_taken_back_and_the_photo_requeued_now
     assert lib.photo(photo_id)["state"] == "queued"
     assert src.exists()
     assert lib.call(lambda db: db.execute("SELECT count(*) FROM moves").fetchone()[0]) == 0
+
+
+def test_two_photos_from_different_folders_with_one_stem_get_stems_and_sidecars_of_their_own(lib, folders):
+    raw = copy_fixture("two_people.ARW", folders["inbox"] / "DCIM" / "100MSDCF")
+    jpeg = copy_fixture("ivan.jpg", folders["inbox"] / "portraits", "two_people.jpg")
+    first, second = _analysed(lib, raw, stars=5), _analysed(lib, jpeg, stars=5)
+    lib.call(lambda db: db.execute("UPDATE photos SET kind = 'raw' WHERE id = ?", (first,)))
+    pipeline.file_and_rate(lib, first)
+    pipeline.file_and_rate(lib, second)
+
+    star = folders["library"] / "5-stars"
+    assert sorted(p.name for p in star.iterdir()) == ["two_people.ARW", "two_people.xmp", "two_people_2.jpg",
+                                                      "two_people_2.xmp"]
+    assert lib.photo(second)["current_path"] == str(star / "two_people_2.jpg")
+    assert read_xmp(star / "two_people.xmp")["Xmp.xmp.Rating"] == "5"
+    assert read_xmp(star / "two_people_2.xmp")["Xmp.xmp.Rating"] == "5"
+    assert lib.call(lambda db: db.execute("SELECT count(DISTINCT photo_id) FROM artifacts").fetchone()[0]) == 2

@@ -1,6 +1,7 @@
 """`starsort undo`: filed photos go back from the move journal, byte for byte, never over anything."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import datetime
@@ -108,3 +109,21 @@ def test_since_reads_durations_and_local_times():
     assert undo.parse_since("2026-11-22T14:00") == datetime(2026, 11, 22, 14, 0).timestamp()
     with pytest.raises(ValueError, match="not a time"):
         undo.parse_since("last tuesday")
+
+
+@pytest.mark.e2e
+def test_photos_filed_again_after_undo_all_are_one_row_each_and_status_counts_them_once(tmp_path):
+    s = Starsort(tmp_path)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "IMG_1.JPG")
+    shutil.copyfile(DATA / "clapton-2.jpg", s.src / "IMG_2.JPG")
+    (s.src / "empty.JPG").write_bytes(b"")                      # quarantined each time
+    s.sort()
+    s.cli("undo", "--all")
+    s.sort()
+
+    rows = s.report()
+    assert sorted(Path(r["original_path"]).name for r in rows) == ["IMG_1.JPG", "IMG_2.JPG", "empty.JPG"]
+    assert all(Path(r["current_path"]).exists() and not r["error"].startswith("no longer") for r in rows), rows
+    status = json.loads(s.cli("status", "--json").stdout)
+    assert status["photos"] == {"queued": 0, "done": 2, "quarantined": 1, "failed": 0}
+    assert status["undone"] == 0

@@ -62,3 +62,19 @@ def test_a_raw_that_settles_after_its_jpeg_becomes_the_original(fresh_db):
     row = photos.get(db, pid)
     assert (row["original_path"], row["pair_original_path"], row["kind"]) == ("/in/DSC3.ARW", "/in/DSC3.JPG", "raw")
     assert photos.by_path(db, "/in/DSC3.JPG", ("queued",))["id"] == pid
+
+
+def test_a_photo_that_lands_again_after_undo_keeps_its_one_row(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/DSC4.JPG", pair=None, kind="jpeg", size=10, mtime_ns=1, now=1.0)
+    photos.analysed(db, pid, {"stars": 2, "rated_on": "faces"})
+    photos.filed(db, pid, "done", "/lib/2-stars/DSC4.JPG", None, 2.0)
+    photos.undone(db, pid, 3.0)
+
+    again = photos.queue(db, original="/in/DSC4.JPG", pair="/in/DSC4.ARW", kind="raw", size=20, mtime_ns=2, now=4.0)
+
+    assert again == pid
+    row = photos.get(db, pid)
+    assert (row["state"], row["pair_original_path"], row["current_path"], row["queued_at"]) == (
+        "queued", "/in/DSC4.ARW", None, 4.0)
+    assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1

@@ -95,3 +95,22 @@ def test_duplicate_of_names_the_first_photo_of_each_duplicate_group(fresh_db):
     rows = json.loads(report.render(fresh_db, "json", duplicate_distance=2))
     assert [r["duplicate_of"] for r in rows] == ["", "/lib/4-stars/a.JPG", ""]
     assert [r["duplicate_of"] for r in json.loads(report.render(fresh_db, "json", duplicate_distance=1))] == ["", "", ""]
+
+
+def test_the_report_leaves_out_photos_undo_put_back_and_flags_a_filed_file_that_is_gone(fresh_db, tmp_path):
+    kept = tmp_path / "5-stars" / "kept.JPG"
+    kept.parent.mkdir()
+    kept.write_bytes(b"jpeg")
+    _row(fresh_db, original_path="/in/kept.JPG", current_path=str(kept), state="done", stars=5)
+    _row(fresh_db, original_path="/in/gone.JPG", current_path=str(tmp_path / "quarantine" / "gone.JPG"),
+         state="quarantined", error="empty file")
+    _row(fresh_db, original_path="/in/back.JPG", current_path="/in/back.JPG", state="undone", stars=3)
+
+    rows = {r["original_path"]: r for r in csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))}
+
+    assert sorted(rows) == ["/in/gone.JPG", "/in/kept.JPG"]
+    assert rows["/in/kept.JPG"]["error"] == ""
+    assert rows["/in/gone.JPG"]["error"].startswith("no longer at ")
+    s = report.status(fresh_db)
+    assert s["photos"] == {"queued": 0, "done": 1, "quarantined": 1, "failed": 0} and s["undone"] == 1
+    assert "put back by undo" in report.format_status(s)

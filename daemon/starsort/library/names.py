@@ -80,12 +80,30 @@ def _fit_stem(stem: str, suffix: str, longest_rest: int) -> str:
     return raw[:max(0, budget)].decode("utf-8", "ignore") + suffix
 
 
+def stems_in(folder: Path) -> set[str]:
+    """The stems (casefolded) of every file in `folder`: each one belongs to a photo there."""
+    try:
+        with os.scandir(folder) as it:
+            return {photo_stem(e.name).casefold() for e in it}
+    except FileNotFoundError:
+        return set()
+
+
 def plan(dest_dir: Path, members: list[Member], reserved: set[str]) -> dict[str, str]:
-    """Pick one stem for the whole group that no member collides with: IMG, IMG_2, IMG_3 ..."""
+    """Pick one stem for the whole group that no other photo in dest_dir uses: IMG, IMG_2, IMG_3 ...
+
+    A stem already in use is taken even where none of this group's names
+    would collide: DSC1.ARW from one card and DSC1.JPG from another would
+    otherwise share DSC1.xmp, and Lightroom and darktable would take them for
+    one RAW+JPEG pair. Names are compared casefolded, as macOS and exFAT do.
+    """
     old_stem = photo_stem(members[0].src)
     longest_rest = max(len(dest_name(m, old_stem, "").encode("utf-8", "surrogateescape")) for m in members)
+    taken = stems_in(dest_dir) | {photo_stem(r).casefold() for r in reserved}
     for n in range(1, 100_000):
         stem = _fit_stem(old_stem, "" if n == 1 else f"_{n}", longest_rest)
+        if stem.casefold() in taken:
+            continue
         dsts = {m.src: str(dest_dir / dest_name(m, old_stem, stem)) for m in members}
         if len(set(dsts.values())) != len(dsts):
             continue

@@ -93,8 +93,10 @@ class Service:
         now = time.time()
         self.lib.call(lambda db: runs.started(db, now, running_as_root, str(self.config_path or "")))
         if running_as_root:
-            self.lib.event("WARNING", "starsort is running as root. It is meant to run as the photographer's "
-                           "user: files it creates will belong to root.")
+            # Logged, and shown by `status` under its warnings (from the service
+            # row): not an event, so it never passes for the last error.
+            log.warning("starsort is running as root. It is meant to run as the photographer's "
+                        "user: files it creates will belong to root.")
         try:
             pipeline.recover(self.lib)
             self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds,

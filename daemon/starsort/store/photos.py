@@ -96,11 +96,19 @@ def stale_labels(db: Database, cluster_id: int, label: str) -> list[dict]:
 
 def queue(db: Database, *, original: str, pair: str | None, kind: str,
           size: int | None, mtime_ns: int | None, now: float) -> int:
-    """A settled file (or RAW+JPEG pair) becomes a photo waiting for analysis."""
-    photo_id = db.execute(
-        "INSERT INTO photos (original_path, pair_original_path, kind, state, size, mtime_ns, queued_at, updated_at)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING id",
-        (original, pair, kind, size, mtime_ns, now, now)).fetchone()[0]
+    """A settled file (or RAW+JPEG pair) becomes a photo waiting for analysis.
+
+    A photo that `undo` put back and that lands again is the same photo: its
+    row starts over, so the report keeps one row per photo, not one per visit.
+    """
+    photo_id = _undone(db, original)
+    if photo_id is None:
+        photo_id = db.execute(
+            "INSERT INTO photos (original_path, pair_original_path, kind, state, size, mtime_ns, queued_at,"
+            " updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING id",
+            (original, pair, kind, size, mtime_ns, now, now)).fetchone()[0]
+    else:
+        _start_over(db, photo_id, pair=pair, kind=kind, size=size, mtime_ns=mtime_ns, error=None, now=now)
     log.info("queued %s%s", original, f" + {os.path.basename(pair)}" if pair else "")
     return photo_id
 
@@ -108,9 +116,29 @@ def queue(db: Database, *, original: str, pair: str | None, kind: str,
 def queue_refused(db: Database, path: str, reason: str, now: float) -> int:
     """A file that is not a photo (a lone sidecar, a file that cannot follow its photo),
     entered only to be quarantined with `reason`."""
+    photo_id = _undone(db, path)
+    if photo_id is not None:
+        _start_over(db, photo_id, pair=None, kind="other", size=None, mtime_ns=None, error=reason, now=now)
+        return photo_id
     return db.execute(
         "INSERT INTO photos (original_path, kind, state, error, queued_at, updated_at)"
         " VALUES (?, 'other', 'queued', ?, ?, ?) RETURNING id", (path, reason, now, now)).fetchone()[0]
+
+
+def _undone(db: Database, original: str) -> int | None:
+    row = db.execute("SELECT id FROM photos WHERE original_path = ? AND state = 'undone' ORDER BY id DESC LIMIT 1",
+                     (original,)).fetchone()
+    return row[0] if row else None
+
+
+def _start_over(db: Database, photo_id: int, *, pair: str | None, kind: str, size: int | None,
+                mtime_ns: int | None, error: str | None, now: float) -> None:
+    # The old analysis stays until the new one overwrites it; the report
+    # shows stars only for filed photos, and bursts re-assign on analysis.
+    db.execute("UPDATE photos SET state = 'queued', pair_original_path = ?, kind = ?, size = ?, mtime_ns = ?,"
+               " attempts = 0, error = ?, current_path = NULL, pair_path = NULL, xmp_label = NULL,"
+               " queued_at = ?, updated_at = ? WHERE id = ?",
+               (pair, kind, size, mtime_ns, error, now, now, photo_id))
 
 
 def requeue_replaced(db: Database, photo_id: int, *, kind: str, size: int, mtime_ns: int, now: float) -> None:

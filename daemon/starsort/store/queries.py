@@ -36,8 +36,10 @@ _STATE = {"queued": "queued", "analysed": "queued", "filing": "queued",
 
 
 def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
+    """One row per photo in starsort's care. A photo `undo` put back is not (its row
+    is history, and becomes the photo's row again if it lands again)."""
     dupes = duplicates.duplicate_of(db, duplicate_distance)
-    for r in db.query("SELECT * FROM photos ORDER BY id"):
+    for r in db.query("SELECT * FROM photos WHERE state != 'undone' ORDER BY id"):
         missing = json.loads(r["exif_missing"]) if r["exif_missing"] is not None else None
         problems = json.loads(r["exif_problems"]) if r["exif_problems"] else []
         done = r["state"] == "done"
@@ -48,7 +50,7 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
             "pair_path": r["pair_path"] or r["pair_original_path"] or "",
             "kind": kind,
             "state": _STATE.get(r["state"], r["state"]),
-            "error": r["error"] or "",
+            "error": _gone(r) or r["error"] or "",
             "stars": r["stars"] if done else None,
             "faces": r["faces"],
             "blurry_faces": r["blurry_faces"],
@@ -66,6 +68,15 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
             "exif_problems": problems if missing is not None else None,
             "duplicate_of": dupes.get(r["id"], ""),
         }
+
+
+def _gone(r: dict) -> str | None:
+    """Why a filed photo's row no longer matches the disk, if it does not."""
+    if r["state"] not in ("done", "quarantined") or not r["current_path"]:
+        return None
+    if os.path.lexists(r["current_path"]):
+        return None
+    return f"no longer at {r['current_path']}: moved or deleted outside starsort"
 
 
 def render(db: Database, fmt: str, duplicate_distance: int = 2) -> str:
@@ -98,7 +109,11 @@ def _pid_alive(pid: int | None) -> bool:
 
 def status(db: Database) -> dict[str, Any]:
     by_state = {s: 0 for s in ("queued", "done", "quarantined", "failed")}
+    undone = 0
     for state, n in db.execute("SELECT state, count(*) FROM photos GROUP BY state"):
+        if state == "undone":
+            undone = n   # back where they came from: history, not photos in starsort's care
+            continue
         key = _STATE.get(state, state)
         by_state[key] = by_state.get(key, 0) + n
     by_stars = {str(s): 0 for s in range(1, 6)}
@@ -120,6 +135,7 @@ def status(db: Database) -> dict[str, Any]:
         "settling": waiting,
         "photos": by_state,
         "stars": by_stars,
+        "undone": undone,
         "last_error": None if last is None else {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(last[0])), "message": last[1]},
         "warnings": [],
@@ -139,7 +155,8 @@ def format_status(s: dict[str, Any]) -> str:
     else:
         lines.append("not running")
     lines.append(f"queue depth: {s['queue_depth']} ({s['settling']} settling)")
-    lines.append("photos: " + ", ".join(f"{k} {v}" for k, v in s["photos"].items()))
+    lines.append("photos: " + ", ".join(f"{k} {v}" for k, v in s["photos"].items())
+                 + (f" (and {s['undone']} put back by undo)" if s.get("undone") else ""))
     lines.append("stars:  " + ", ".join(f"{k}★ {v}" for k, v in s["stars"].items()))
     if s["last_error"]:
         lines.append(f"last error: {s['last_error']['at']} {s['last_error']['message']}")
