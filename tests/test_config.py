@@ -133,3 +133,35 @@ def test_rate_in_place_is_a_mode_and_bad_xmp_values_are_refused_by_key():
         config.parse({"xmp": {"sidecar_naming": "darktable-ish", "rate_rejects_as": 0, "pick_label": " "}})
     keys = sorted(line.split(":")[0] for line in e.value.problems)
     assert keys == ["xmp.pick_label", "xmp.rate_rejects_as", "xmp.sidecar_naming"]
+
+
+def test_the_service_and_a_shell_resolve_the_same_database_whatever_systemd_exports(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    shell, _ = config.load(None)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / ".config" / "starsort"))   # systemd < 254
+    service, _ = config.load(None)
+    assert service.database == shell.database == tmp_path / ".local/state/starsort/starsort.db"
+
+
+def test_a_database_left_where_older_systemd_kept_it_is_found_by_the_service_and_the_cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    legacy = tmp_path / ".config" / "starsort" / "starsort.db"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"")
+    cfg, _ = config.load(None)
+    assert cfg.database == legacy and not config.database_explicit(cfg)
+
+
+def test_status_without_a_database_names_every_path_it_tried(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    r = CliRunner().invoke(cli, ["status"])
+    assert r.exit_code == 1
+    assert str(tmp_path / ".local/state/starsort/starsort.db") in r.output
+    assert str(tmp_path / ".config/starsort/starsort.db") in r.output

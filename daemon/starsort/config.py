@@ -278,14 +278,29 @@ def load(path: Path | None) -> tuple[Config, Path | None]:
     if not path.exists():
         if explicit:
             raise ConfigError(str(path), ["file not found"])
-        return parse({}, "defaults"), None
+        return with_found_database(parse({}, "defaults")), None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(str(path), [f"(YAML): {str(e).splitlines()[0]} {getattr(e, 'problem_mark', '')}".strip()]) from None
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read: {e.strerror}"]) from None
-    return parse(data, str(path)), path
+    return with_found_database(parse(data, str(path))), path
+
+
+def database_explicit(cfg: Config) -> bool:
+    """Whether the config names its database (else the default, and the legacy places, are used)."""
+    return "database" in cfg.model_fields_set
+
+
+def with_found_database(cfg: Config) -> Config:
+    """The config with `database` set to where the database is: the service and the CLI both call this."""
+    found = paths.find_database(cfg.database, database_explicit(cfg))
+    if found == cfg.database:
+        return cfg
+    out = cfg.model_copy(update={"database": found})
+    out.__pydantic_fields_set__.discard("database")
+    return out
 
 
 # ---- example rendering -------------------------------------------------------

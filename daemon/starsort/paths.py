@@ -1,7 +1,11 @@
-"""Where things live by default: XDG base directories, and systemd's own.
+"""Where things live by default: the XDG base directories.
 
-systemd sets $STATE_DIRECTORY for a unit with StateDirectory=, so a service
-keeps its database where the unit says without any config (borgmatic paths.py).
+The service and the CLI must always open the same database, so the default
+is computed from what a login shell and a user service both have ($HOME
+and the XDG variables), never from variables only one of them sees: systemd
+sets $STATE_DIRECTORY for the service alone, and before version 254 it
+pointed at ~/.config/starsort, where a shell's `starsort status` would never
+look. A database already there (from such a service) is still found.
 """
 from __future__ import annotations
 
@@ -37,11 +41,24 @@ def default_library() -> Path:
 
 
 def default_database() -> Path:
-    state_dir = os.environ.get("STATE_DIRECTORY")
-    if state_dir:
-        # systemd may pass several, colon-separated; the first is ours.
-        return Path(state_dir.split(":")[0]) / "starsort.db"
     return state_home() / "starsort" / "starsort.db"
+
+
+def legacy_databases() -> list[Path]:
+    """Where earlier setups kept the default database: systemd < 254's StateDirectory of a user unit."""
+    return [config_home() / "starsort" / "starsort.db"]
+
+
+def database_candidates(configured: Path, explicit: bool) -> list[Path]:
+    """The places the database may be, in the order they are tried."""
+    if explicit:
+        return [configured]
+    return [configured, *[p for p in legacy_databases() if p != configured]]
+
+
+def find_database(configured: Path, explicit: bool) -> Path:
+    """The first candidate that exists, else the configured path (where a new one is made)."""
+    return next((p for p in database_candidates(configured, explicit) if p.exists()), configured)
 
 
 def expand(p: Path | str) -> Path:

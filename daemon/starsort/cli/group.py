@@ -24,9 +24,12 @@ def load(path: Path | None) -> tuple[config_mod.Config, Path | None]:
 
 
 def open_readonly(cfg: config_mod.Config):
+    from .. import paths
     from ..store.db import connect
     if not Path(cfg.database).exists():
-        click.echo(f"no database at {cfg.database} yet: starsort has not run with this config", err=True)
+        tried = paths.database_candidates(cfg.database, config_mod.database_explicit(cfg))
+        click.echo(f"no database yet: starsort has not run with this config (tried {', '.join(map(str, tried))})",
+                   err=True)
         sys.exit(1)
     return connect(cfg.database, readonly=True)
 
