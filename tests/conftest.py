@@ -1,5 +1,6 @@
-"""Shared fixtures: an in-memory database with the real schema, tmp folders, and a
-guard that fails any test which leaves a thread running."""
+"""Shared fixtures: an in-memory database with the real schema, tmp folders, a Library on a
+real writer thread (as the service builds one, without its loop), and a guard that fails
+any test which leaves a thread running."""
 from __future__ import annotations
 
 import gc
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from starsort.config import Config
+from starsort.library.context import Library
+from starsort.store.db import Writer
 from starsort.store.migrations import migrations
 
 from .helpers import DATA, copy_fixture  # noqa: F401 - defined once in helpers: import them from there, not from here
@@ -56,3 +60,24 @@ def folders(tmp_path: Path) -> dict[str, Path]:
     inbox.mkdir()
     library.mkdir()
     return {"inbox": inbox, "library": library, "db": tmp_path / "state" / "starsort.db", "root": tmp_path}
+
+
+@pytest.fixture
+def make_library(folders):
+    """make_library(once=True, **config) -> Library on the test's folders; writers closed at teardown."""
+    made: list[Library] = []
+
+    def make(once: bool = True, **config) -> Library:
+        cfg = Config.model_validate({"inboxes": [str(folders["inbox"])], "library": str(folders["library"]),
+                                     "database": str(folders["db"]), **config})
+        lib = Library(cfg, Writer(cfg.database).start(), once=once)
+        made.append(lib)
+        return lib
+    yield make
+    for lib in made:
+        lib.writer.close()
+
+
+@pytest.fixture
+def lib(make_library) -> Library:
+    return make_library()

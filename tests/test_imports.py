@@ -107,11 +107,14 @@ def test_nothing_outside_analysis_imports_torch(name):
     assert not direct & TORCH, f"{name} imports {sorted(direct & TORCH)}"
 
 
-def test_the_service_and_the_cli_start_without_loading_torch():
+def test_the_service_and_the_cli_start_without_torch_or_any_decoder():
+    # Only workers read untrusted pixels (and pay for torch, OpenCV and LibRaw):
+    # the service, the CLI and the pipeline's order itself load none of them.
     import subprocess
     import sys
+    heavy = ("torch", "torchvision", "facenet_pytorch", "cv2", "rawpy", "PIL", "imagehash")
     code = ("import sys, starsort.cli, starsort.service, starsort.pipeline; "
-            "print(sorted(m for m in ('torch', 'torchvision', 'facenet_pytorch') if m in sys.modules))")
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -19,40 +19,65 @@ because they own the move journal. The worker, the service, the benchmarks
 and the tests all take the order from here.
 
 Adding an analysis stage: its module in `analysis/` with `run(job, ctx)`
-(and `prepare(ctx)` if it loads a model), its name in one tuple below, a migration for
-what it stores, and its columns in `store/results.py`.
+(and `prepare(ctx)` if it loads a model), its name in `_DECODE_AHEAD` or
+`_DETECT` below, a migration for what it stores, and its columns in
+`store/results.py`.
 """
 from __future__ import annotations
 
+import importlib
 import logging
+from types import ModuleType
+from typing import Any
 
 from sqlite_utils import Database
 
-from .analysis import blur, decode, exif, faces, phash, rate
 from .analysis.job import Context, Job, Stage
 from .library import bursts, outcomes, ratings, recovery
 from .library.context import Library
 from .store import results
 from .store.db import transaction
 
-__all__ = ["ANALYSIS", "Context", "DECODE_AHEAD", "DETECT", "after_analysis", "analyse", "decode",
-           "file_and_rate", "record", "recover", "WORKER_STAGES"]
+__all__ = ["ANALYSIS", "Context", "DECODE_AHEAD", "DETECT", "WORKER_STAGES", "after_analysis", "analyse",
+           "file_and_rate", "record", "recover"]
 
 log = logging.getLogger("starsort.pipeline")
 
+# The analysis stages, by module name under starsort.analysis, in order.
 # In the worker, one photo ahead of the detector: these release the GIL
 # (libjpeg, LibRaw, OpenCV), so they overlap with torch on the other core.
-DECODE_AHEAD: tuple[Stage, ...] = (decode, exif, phash)
-# In the worker, after DECODE_AHEAD: MTCNN, then what is judged from its faces.
-DETECT: tuple[Stage, ...] = (faces, blur, rate)
-ANALYSIS: tuple[Stage, ...] = DECODE_AHEAD + DETECT
+_DECODE_AHEAD = ("decode", "exif", "phash")
+# In the worker, after those: MTCNN, then what is judged from its faces.
+_DETECT = ("faces", "blur", "rate")
 # What a worker process is started with (analysis.worker.Pool's `stages`).
-WORKER_STAGES = (tuple(s.__name__ for s in DECODE_AHEAD), tuple(s.__name__ for s in DETECT))
+# By name, so the service never imports a decoder: only workers hold
+# libjpeg, LibRaw and OpenCV, and only workers read untrusted pixels.
+WORKER_STAGES = (tuple(f"{__package__}.analysis.{n}" for n in _DECODE_AHEAD),
+                 tuple(f"{__package__}.analysis.{n}" for n in _DETECT))
+
+
+def _stages(names: tuple[str, ...]) -> tuple[Stage, ...]:
+    return tuple(importlib.import_module(n) for n in names)
+
+
+def __getattr__(name: str) -> Any:
+    """DECODE_AHEAD, DETECT and ANALYSIS (the stage modules, in order), and each stage
+    module by its name, imported when first asked for (tests, benchmarks, workers)."""
+    if name == "DECODE_AHEAD":
+        return _stages(WORKER_STAGES[0])
+    if name == "DETECT":
+        return _stages(WORKER_STAGES[1])
+    if name == "ANALYSIS":
+        return _stages(WORKER_STAGES[0] + WORKER_STAGES[1])
+    if name in _DECODE_AHEAD + _DETECT:
+        module: ModuleType = importlib.import_module(f"{__package__}.analysis.{name}")
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def analyse(job: Job, ctx: Context) -> Job:
     """Every analysis stage in order, in this process (tests, benchmarks)."""
-    for stage in ANALYSIS:
+    for stage in __getattr__("ANALYSIS"):
         stage.run(job, ctx)
     return job
 

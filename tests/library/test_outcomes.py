@@ -142,3 +142,21 @@ def test_two_photos_from_different_folders_with_one_stem_get_stems_and_sidecars_
     assert read_xmp(star / "two_people.xmp")["Xmp.xmp.Rating"] == "5"
     assert read_xmp(star / "two_people_2.xmp")["Xmp.xmp.Rating"] == "5"
     assert lib.call(lambda db: db.execute("SELECT count(DISTINCT photo_id) FROM artifacts").fetchone()[0]) == 2
+
+
+def test_a_quarantined_file_that_changes_afterwards_goes_back_to_be_looked_at_again(make_library, folders):
+    lib = make_library(once=False)
+    src = copy_fixture("ivan.jpg", folders["inbox"], "DSC5.JPG")
+    whole = src.read_bytes()
+    src.write_bytes(whole[: len(whole) // 2])
+    photo_id = _analysed(lib, src, stars=None)
+    outcomes.quarantine(lib, photo_id, "truncated JPEG")
+    quarantined = Path(lib.photo(photo_id)["current_path"])
+    assert outcomes.relook_quarantined(lib) == 0               # unchanged: it stays
+
+    with open(quarantined, "ab") as f:                          # the stalled writer finishes the file
+        f.write(whole[len(whole) // 2:])
+
+    assert outcomes.relook_quarantined(lib) == 1
+    assert src.read_bytes() == whole and not quarantined.exists()
+    assert lib.photo(photo_id)["state"] == "undone"

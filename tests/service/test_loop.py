@@ -100,6 +100,48 @@ def test_copy_mode_leaves_the_originals_and_a_second_run_files_nothing_twice(tmp
     assert len(d.report()) == 2
 
 
+def _write_with_a_pause(target: Path, data: bytes, pause: float) -> None:
+    """A tethered write that stalls: the first 40 % of the file, a pause, then the rest."""
+    cut = len(data) * 2 // 5
+    with open(target, "wb") as f:
+        f.write(data[:cut])
+        f.flush()
+        os.fsync(f.fileno())
+        time.sleep(pause)
+        f.write(data[cut:])
+
+
+def test_writes_that_pause_for_4_and_20_seconds_are_each_filed_once_intact_and_rated(tmp_path):
+    import threading
+    d = Daemon(tmp_path, settle=2.0)
+    d.start()
+    try:
+        d.wait(lambda: d.query("SELECT heartbeat_at FROM service"), what="the service to start")
+        sources = {4.0: DATA / "SonyDSC-P5_DSC00001.JPG", 20.0: DATA / "ivan.jpg"}
+        (d.inbox / "tethered").mkdir()
+        writers = [threading.Thread(target=_write_with_a_pause,
+                                    args=(d.inbox / "tethered" / f"PAUSE{int(pause)}.JPG", src.read_bytes(), pause))
+                   for pause, src in sources.items()]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        d.wait(lambda: d.query("SELECT count(*) FROM photos WHERE state = 'done'") == [(2,)], timeout=120,
+               what="both paused writes to be filed")
+        time.sleep(3)
+        rows = {Path(o).name: (s, c, stars) for o, s, c, stars in
+                d.query("SELECT original_path, state, current_path, stars FROM photos")}
+        assert sorted(rows) == ["PAUSE20.JPG", "PAUSE4.JPG"], rows
+        for pause, src in sources.items():
+            state, current, stars = rows[f"PAUSE{int(pause)}.JPG"]
+            assert state == "done" and stars is not None and "quarantine" not in current
+            assert sha256(current) == sha256(src)
+        assert files(d.library / "quarantine") == []
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()
+
+
 def test_a_jpeg_written_in_chunks_over_six_seconds_is_filed_once_and_intact(tmp_path):
     d = Daemon(tmp_path, settle=2.0)
     d.start()

@@ -72,18 +72,25 @@ class InboxHandler(FileSystemEventHandler):
     """Turns watchdog events into `record(path)` / `rescan(folder)` calls; never raises."""
 
     def __init__(self, root: Path, library: Path,
-                 record: Callable[[str], None], rescan: Callable[[str], None]):
+                 record: Callable[[str], None], rescan: Callable[[str], None],
+                 closed: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.library = os.path.realpath(library)
         self.record = record
         self.rescan = rescan
+        # inotify's close-after-write, where the platform has it: a hint that
+        # the writer is done with the file (never the only one: a writer may
+        # reopen, and other platforms and polling never send it).
+        self.closed = closed
 
-    def _take(self, path: str) -> None:
+    def _take(self, path: str, closed: bool = False) -> None:
         if not path or filetype.is_ignored(path, self.root):
             return
         if os.path.realpath(path).startswith(self.library + os.sep):
             return
         self.record(path)
+        if closed and self.closed is not None:
+            self.closed(path)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         try:
@@ -99,7 +106,7 @@ class InboxHandler(FileSystemEventHandler):
             if event.is_directory:
                 return
             path = getattr(event, "dest_path", "") or event.src_path
-            self._take(os.fsdecode(path))
+            self._take(os.fsdecode(path), closed=event.event_type == "closed")
         except Exception:  # noqa: BLE001 - see module docstring
             log.exception("watch event for %r could not be recorded", getattr(event, "src_path", "?"))
 
@@ -130,15 +137,17 @@ class Watcher:
     """One recursive observer per inbox; restarts a dead one, falls back to polling."""
 
     def __init__(self, inboxes: list[Path], library: Path,
-                 record: Callable[[str], None], rescan: Callable[[str], None]):
+                 record: Callable[[str], None], rescan: Callable[[str], None],
+                 closed: Callable[[str], None] | None = None):
         self.inboxes = [Path(p) for p in inboxes]
         self.library = library
         self.record = record
         self.rescan = rescan
+        self.closed = closed
         self.observers: dict[Path, object] = {}
 
     def _start_one(self, inbox: Path) -> None:
-        handler = InboxHandler(inbox, self.library, self.record, self.rescan)
+        handler = InboxHandler(inbox, self.library, self.record, self.rescan, self.closed)
         fstype = filesystem_type(inbox)
         if fstype in NETWORK_FILESYSTEMS:
             # inotify never hears about writes made by another machine

@@ -7,6 +7,7 @@
     fail            given up on for this run; retried at the next start
     vanished        the user took the file away before it was filed
     unreadable      starsort may not read it: left in place, retried
+    relook_quarantined  a quarantined file that changed since goes back to be looked at again
 
 Writing the rating into XMP is the next step of the pipeline
 (`library.ratings`), not part of filing: `file` returns the state it reached
@@ -234,3 +235,40 @@ def rate_in_place(lib: Library, row: dict, final_state: str) -> str | None:
         log.info("left %s in place (not rated: %s)", os.path.basename(row["original_path"]), row["error"])
     lib.remember(row["id"], files)
     return final_state
+
+
+def relook_quarantined(lib: Library) -> int:
+    """Quarantined files that changed since they were quarantined go back to the inbox.
+
+    A writer that stalled for longer than the verdict allows (`service.retry`)
+    may still hold the file open; in move mode the quarantined name is the
+    same file, so the rest of the photo lands there. Put back where it came
+    from (the way `undo` does it, so nothing is overwritten), it is found by
+    the watcher and analysed again, under its old row. In copy mode the
+    quarantined copy never changes: a changed original is queued again by
+    the rescan.
+    """
+    if lib.copy:
+        return 0
+    from . import undo
+    quarantine = str(lib.root / QUARANTINE) + os.sep
+    rows = lib.call(lambda db: list(db.query(
+        "SELECT id, original_path, current_path FROM photos WHERE state = 'quarantined'"
+        " AND substr(current_path, 1, length(:q)) = :q", {"q": quarantine})))
+    n = 0
+    for row in rows:
+        try:
+            st = os.lstat(row["current_path"])
+        except OSError:
+            continue
+        if lib.call(lambda db: seen.known(db, row["original_path"], st.st_size, st.st_mtime_ns)):
+            continue
+        res = lib.call(lambda db: undo.undo_photo(db, row["id"]))
+        if res.restored:
+            n += 1
+            log.info("quarantined %s changed since; putting it back to be looked at again",
+                     os.path.basename(row["original_path"]))
+        else:
+            lib.event("WARNING", f"quarantined {row['current_path']} changed since, but cannot go back: "
+                      + "; ".join(res.skipped))
+    return n

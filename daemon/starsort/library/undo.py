@@ -86,6 +86,13 @@ def undo(db: Database, since: float | None = None, echo: Callable[[str], None] =
     return res
 
 
+def undo_photo(db: Database, photo_id: int) -> Result:
+    """Put one photo back where it came from (see the module's steps)."""
+    res = Result()
+    _undo_photo(db, photo_id, res, lambda s: None)
+    return res
+
+
 def _sha(path: str) -> str | None:
     try:
         return sha256_file(path)

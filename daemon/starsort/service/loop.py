@@ -87,7 +87,7 @@ class Service:
                 log.error("cannot create %s: %s", self.library / d, e)
         self.writer = Writer(self.cfg.database).start()
         self.lib = Library(self.cfg, self.writer, once=self.once)
-        self.retries = Retries(self.lib)
+        self.retries = Retries(self.lib, once=self.once)
         self.scanner = Scanner(self.cfg, self.lib.call, self.lib.copy)
         self.scanner.only = self.only
         now = time.time()
@@ -103,7 +103,8 @@ class Service:
                              stages=pipeline.WORKER_STAGES, serve=crashpoints.test_analyser())
             self.scanner.scan_all()
             if not self.once:
-                self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self.scanner.request)
+                self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self.scanner.request,
+                                               self.retries.closed)
                 self.watcher.start()
                 self.scanner.scan_all()  # closes the gap between the first scan and the watch
             self.loop()
@@ -143,6 +144,8 @@ class Service:
             self.scanner.scan_requested()
             if not self.once and self.scanner.due():
                 self.scanner.scan_all()
+                outcomes.relook_quarantined(self.lib)
+                self.retries.forget_closed()
                 if self.watcher:
                     self.watcher.check()
             waiting = self.settle()
