@@ -38,12 +38,15 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"
 
 # The speed benchmark: starsort against the seed-style pipeline on
-# 24 MP photos, generated into bench/.cache; writes bench/results.md. About
-# 10 minutes on 2 cores. The narrower scripts stay runnable by hand:
-# bench/bench_analysis.py (calibration), bench_cluster.py, bench_pipeline.py,
-# profile_analysis.py.
+# 24 MP photos, generated into bench/.cache; writes bench/results.md. Then the
+# service's own CPU per photo at 1,000 and 20,000 near-identical frames, and
+# per idle rescan (bench/bench_service.py). About 20 minutes on 2 cores. The
+# narrower scripts stay runnable by hand: bench/bench_analysis.py
+# (calibration), bench_cluster.py, bench_pipeline.py, profile_analysis.py,
+# compare_report.py (two revisions' decisions on the same photos).
 bench: install
 	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_service.py
 
 # Regenerate config/example.yaml from the schema (a test checks it is in step).
 example: install

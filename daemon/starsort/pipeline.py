@@ -38,7 +38,7 @@ from .library.context import Library
 from .store import results
 from .store.db import transaction
 
-__all__ = ["ANALYSIS", "Context", "DECODE_AHEAD", "DETECT", "WORKER_STAGES", "after_analysis", "analyse",
+__all__ = ["Context", "WORKER_STAGES", "after_analysis", "analyse",
            "file_and_rate", "record", "recover"]
 
 log = logging.getLogger("starsort.pipeline")

@@ -133,3 +133,26 @@ def test_in_copy_mode_a_rescan_does_not_queue_originals_already_filed(fresh_db, 
     assert scan.rescan(fresh_db, [str(p)], copy_mode=True) == 0
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # edited since: new work
     assert scan.rescan(fresh_db, [str(p)], copy_mode=True) == 1
+
+
+def test_a_rescan_costs_the_same_few_queries_however_many_files_it_finds(fresh_db, folders):
+    def statements_for(n: int) -> int:
+        paths = []
+        for i in range(n):
+            p = folders["inbox"] / f"n{n}" / f"DSC{i:05d}.JPG"
+            p.parent.mkdir(exist_ok=True)
+            p.write_bytes(b"\xff\xd8\xff" + bytes([i % 256]))
+            paths.append(str(p))
+            fresh_db.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
+                             " VALUES (?, 'jpeg', 'done', 0, 0)", (str(p),))
+            st = os.lstat(p)
+            fresh_db.execute("INSERT INTO seen (path, size, mtime_ns, photo_id) VALUES (?, ?, ?, 1)",
+                             (str(p), st.st_size, st.st_mtime_ns))
+        issued = []
+        fresh_db.conn.set_trace_callback(issued.append)
+        try:
+            assert scan.rescan(fresh_db, paths, copy_mode=True) == 0     # all filed: nothing new
+        finally:
+            fresh_db.conn.set_trace_callback(None)
+        return len(issued)
+    assert statements_for(20) == statements_for(400)

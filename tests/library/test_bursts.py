@@ -392,3 +392,14 @@ def test_the_lookup_keeps_the_band_indexes_once_the_planner_has_statistics(db):
     )
     db.execute("ANALYZE")
     _assert_band_index_plan(_plan(db))
+
+
+def test_a_window_crowded_with_near_identical_frames_is_looked_up_in_bounded_work(db):
+    base = "ab37e44b9d60944b"
+    for i in range(300):                                   # a tripod time-lapse: one pHash, one window
+        add_and_assign(db, base, T0 + i * 0.1)
+    rows = sum(len(db.execute(sql, params).fetchall())
+               for sql, params in cluster.candidate_queries(base, T0 + 30.05, CFG))
+    assert rows <= 4 * cluster.CANDIDATES_PER_BAND
+    pid, cid, _ = add_and_assign(db, base, T0 + 30.05)
+    assert db.execute("SELECT count(DISTINCT cluster_id) FROM photos").fetchone()[0] == 1

@@ -78,3 +78,18 @@ def test_a_photo_that_lands_again_after_undo_keeps_its_one_row(fresh_db):
     assert (row["state"], row["pair_original_path"], row["current_path"], row["queued_at"]) == (
         "queued", "/in/DSC4.ARW", None, 4.0)
     assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
+
+
+def test_looking_up_filed_photos_of_a_folder_reads_that_folder_only_not_the_library(fresh_db):
+    for i in range(300):
+        fresh_db.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
+                         " VALUES (?, 'jpeg', 'done', 0, 0)", (f"/in/card{i % 30}/DSC{i:05d}.JPG",))
+    fresh_db.execute("ANALYZE")
+    issued = []
+    fresh_db.conn.set_trace_callback(issued.append)
+    found = photos.filed_in_folder(fresh_db, "/in/card7")
+    fresh_db.conn.set_trace_callback(None)
+    assert len(found) == 10 and all(r["original_path"].startswith("/in/card7/") for r in found)
+    [statement] = [s for s in issued if s.startswith("SELECT")]
+    plan = " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
+    assert "USING INDEX photos_original" in plan, plan

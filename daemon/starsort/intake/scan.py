@@ -6,6 +6,7 @@ stopped, a folder moved in whole, and events lost to a full queue.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -17,7 +18,6 @@ from sqlite_utils import Database
 
 from ..analysis import filetype
 from ..config import Config
-from ..store import photos, seen
 from ..store.photos import ACTIVE
 from .pairing import replaced
 from . import watcher
@@ -27,11 +27,33 @@ log = logging.getLogger(__name__)
 
 
 def rescan(db: Database, paths: list[str], copy_mode: bool, now: float | None = None) -> int:
-    """Record scanned paths the database does not already track. Returns how many were new."""
+    """Record scanned paths the database does not already track. Returns how many were new.
+
+    A set comparison, a few queries per scan whatever the number of files:
+    an idle copy-mode inbox of 20,000 filed photos is rescanned every
+    minute, and a query per file made that the service's main cost.
+    """
     now = time.time() if now is None else now
     before = db.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    batch = json.dumps(paths)
+    marks = ",".join("?" * len(ACTIVE))
+    # The newest active photo of each path, as photos.by_path would pick it.
+    active: dict[str, dict] = {}
+    for row in db.query(
+            f"SELECT j.value AS scanned, p.* FROM json_each(?) j JOIN photos p"
+            f" ON (p.original_path = j.value OR p.pair_original_path = j.value) AND p.state IN ({marks})"
+            " ORDER BY p.id", [batch, *ACTIVE]):
+        active[row.pop("scanned")] = row
+    waiting = {r[0] for r in db.execute("SELECT i.path FROM json_each(?) j JOIN inbox i ON i.path = j.value",
+                                        [batch])}
+    seen_keys: set[tuple[str, int, int]] = set()
+    if copy_mode:
+        seen_keys = {tuple(r) for r in db.execute(
+            "SELECT s.path, s.size, s.mtime_ns FROM json_each(?) j JOIN seen s ON s.path = j.value", [batch])}
     for p in paths:
-        known = photos.by_path(db, p, ACTIVE)
+        if p in waiting:
+            continue
+        known = active.get(p)
         if known:
             if known["state"] == "failed":
                 try:
@@ -49,11 +71,10 @@ def rescan(db: Database, paths: list[str], copy_mode: bool, now: float | None = 
             st = os.lstat(p)
         except FileNotFoundError:
             continue
-        if seen.known(db, p, st.st_size, st.st_mtime_ns):
+        if (p, st.st_size, st.st_mtime_ns) in seen_keys:
             continue
         record(db, p, now)
     return db.execute("SELECT count(*) FROM inbox").fetchone()[0] - before
-
 
 
 class Scanner:

@@ -10,7 +10,9 @@ writer thread, after the photo's row has `phash`, `captured_ts` and
   `cluster_id`, whose pHash is within `cfg.max_distance` bits (Hamming, of 64)
   and whose `captured_ts` is within `cfg.window_seconds` of this one's
   (inclusive). Ties go to the smallest distance, then the closest capture
-  time, then the lowest id;
+  time, then the lowest id. Of the photos sharing a band, only the
+  CANDIDATES_PER_BAND nearest in time are looked at, so a window crowded
+  with near-identical frames costs the same as a sparse one;
 * joins that photo's cluster, or else opens a new cluster of one;
 * keeps exactly one `is_pick = 1` per cluster: the sharpest member (highest
   `sharpness`, NULL counting as lowest; ties go to the lowest id), moving the
@@ -88,6 +90,13 @@ __all__ = ["assign", "bands", "find_match", "hamming", "repick"]
 
 # Used when the connection cannot report its limit: SQLite's pre-3.32 default.
 _FALLBACK_MAX_VARIABLES = 999
+# Frames of one shooting position (a product shoot, a tripod time-lapse) can
+# all share a band and a capture window: without a bound every earlier frame
+# would come back for every new one, and the lookup would cost O(library).
+# The best match of a burst frame is almost always its neighbour in time, so
+# the nearest few in time per band are enough; SQLite sorts the window's
+# rows itself, and Python verifies at most 4 x this many.
+CANDIDATES_PER_BAND = 32
 
 
 def band_radius(max_distance: int) -> int:
@@ -104,17 +113,18 @@ def _max_variables(db: Database) -> int:
 def candidate_queries(
     phash_hex: str, captured_ts: float, cfg: ClusterConfig, max_variables: int = _FALLBACK_MAX_VARIABLES
 ) -> list[tuple[str, list[float | int]]]:
-    """The (sql, params) statements that fetch every possible match.
+    """The (sql, params) statements that fetch the possible matches.
 
     Each returns rows (id, phash, captured_ts, cluster_id) of clustered photos
-    that share a band within radius with `phash_hex` and lie in the window; a
-    row may come back more than once (from several bands). Exposed so tests
-    can check the plan with EXPLAIN QUERY PLAN.
+    that share a band within radius with `phash_hex` and lie in the window,
+    at most CANDIDATES_PER_BAND per band part, nearest in time first; a row
+    may come back more than once (from several bands). Exposed so tests can
+    check the plan with EXPLAIN QUERY PLAN.
     """
     masks = neighbour_masks(band_radius(cfg.max_distance))
     lo, hi = captured_ts - cfg.window_seconds, captured_ts + cfg.window_seconds
-    # Each part carries its own two window bounds.
-    per_part = max(1, max_variables - 2)
+    # Each part carries its own window bounds, capture time and limit.
+    per_part = max(1, max_variables - 4)
     parts: list[tuple[int, list[int]]] = []
     for i, band in enumerate(bands(phash_hex)):
         values = [band ^ m for m in masks]
@@ -125,16 +135,17 @@ def candidate_queries(
     selects: list[str] = []
     params: list[float | int] = []
     for i, values in parts:
-        if selects and len(params) + len(values) + 2 > max_variables:
+        if selects and len(params) + len(values) + 4 > max_variables:
             statements.append((" UNION ALL ".join(selects), params))
             selects, params = [], []
         selects.append(
-            f"SELECT id, phash, captured_ts, cluster_id FROM photos"
+            f"SELECT * FROM (SELECT id, phash, captured_ts, cluster_id FROM photos"
             f" WHERE b{i} IN ({','.join('?' * len(values))})"
             f" AND captured_ts BETWEEN ? AND ? AND cluster_id IS NOT NULL"
+            f" ORDER BY abs(captured_ts - ?), id LIMIT ?)"
         )
         params.extend(values)
-        params.extend((lo, hi))
+        params.extend((lo, hi, captured_ts, CANDIDATES_PER_BAND))
     statements.append((" UNION ALL ".join(selects), params))
     return statements
 

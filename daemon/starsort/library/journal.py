@@ -37,8 +37,12 @@ class Filer:
     def file(self, photo_id: int, members: list[Member], dest_dir: Path, copy: bool) -> dict[str, str]:
         """Place every member in dest_dir under one stem; return {role-or-src: dst}."""
         for _ in range(50):
+            # Unfinished moves only (through the state index): a LIKE over
+            # every move ever made would grow with the library.
+            prefix = str(dest_dir) + os.sep
             reserved = set(self.call(lambda db: [r[0] for r in db.execute(
-                "SELECT dst FROM moves WHERE state != 'done' AND dst LIKE ?", (str(dest_dir) + os.sep + "%",))]))
+                "SELECT dst FROM moves WHERE state IN ('planned', 'placed')"
+                " AND substr(dst, 1, length(:p)) = :p", {"p": prefix})]))
             dsts = plan(dest_dir, members, reserved)
             now = time.time()
 

@@ -48,8 +48,12 @@ def by_path(db: Database, path: str, states: tuple[str, ...]) -> dict | None:
 
 def filed_in_folder(db: Database, folder: str) -> list[dict]:
     """Filed photos whose original came from `folder` (or a folder below it), newest first."""
-    return list(db.query("SELECT * FROM photos WHERE state = 'done' AND original_path LIKE ? ORDER BY id DESC",
-                         [folder + os.sep + "%"]))
+    # A range on the original_path index (BINARY, so '/' + 1 is '0'), not
+    # LIKE, which is case-insensitive and so reads every photo ever filed.
+    lo = folder + os.sep
+    hi = folder + chr(ord(os.sep) + 1)
+    return list(db.query("SELECT * FROM photos WHERE original_path >= ? AND original_path < ? AND +state = 'done'"
+                         " ORDER BY id DESC", [lo, hi]))
 
 
 def to_dispatch(db: Database, *, skip: list[int], limit: int, scope: str | None) -> list[dict]:
