@@ -10,22 +10,27 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast faults bench example install-service clean
+.PHONY: install run test test-fast faults bench example install-service uninstall-service clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "first run: installing starsort into $(VENV) (torch is about 5.5 GB; 2-5 minutes on a 2-core machine)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing $(TORCH) (the longest step) ..."
 	$(BIN)/python -m pip install --quiet $(TORCH)
+	@echo "installing starsort and its other dependencies ..."
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+	@echo "installed: $(BIN)/starsort"
 
 run: install
 	$(BIN)/starsort run
 
+# About 9 minutes on 2 cores; the count shows how far it is.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -o console_output_style=count
 
 # The long fault-injection suite (tests/faults; `make test` runs it short):
 # every crash point, 130 kill/restart cycles, a 1,200-file burst, 6,000 files
@@ -57,6 +62,10 @@ install-service: install
 	mkdir -p $(HOME)/.local/bin
 	ln -sf $(abspath $(BIN)/starsort) $(HOME)/.local/bin/starsort
 	@echo "linked $(HOME)/.local/bin/starsort; see README.md 'Run it as a service'"
+
+uninstall-service:
+	rm -f $(HOME)/.local/bin/starsort
+	@echo "removed $(HOME)/.local/bin/starsort; see README.md 'Uninstall' for the unit, the plist and the data"
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info .pytest_cache

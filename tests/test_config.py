@@ -165,3 +165,29 @@ def test_status_without_a_database_names_every_path_it_tried(tmp_path, monkeypat
     assert r.exit_code == 1
     assert str(tmp_path / ".local/state/starsort/starsort.db") in r.output
     assert str(tmp_path / ".config/starsort/starsort.db") in r.output
+
+
+def test_a_misspelt_key_is_named_with_the_key_it_was_meant_to_be(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("settle_secnds: 2\nblur:\n  treshold: 3\n")
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert sorted(result.output.strip().splitlines()) == [
+        f"{bad}: blur.treshold: unknown key; did you mean threshold?",
+        f"{bad}: settle_secnds: unknown key; did you mean settle_seconds?",
+    ]
+
+
+def test_a_bad_value_is_echoed_back(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mode: mv\n")
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2 and "(got 'mv')" in result.output
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line_an_editor_shows(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inboxes: [/x/in]\nlibrary: /x/lib\nmode: [unclosed\n")
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"{bad}:3: YAML syntax: ") and "<unicode string>" not in result.output

@@ -8,6 +8,7 @@ dotted key, the way borgmatic and organize report theirs.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -240,7 +241,27 @@ def _format_error(err: dict) -> str:
     if not loc:
         # Cross-field problems carry their own key names ("library: …").
         return msg
-    return f"{loc}: {msg}"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key{_suggestion(err['loc'])}"
+    return f"{loc}: {msg} (got {_shown(err.get('input'))})"
+
+
+def _suggestion(loc: tuple) -> str:
+    """'; did you mean settle_seconds?' for a misspelt key, from the keys its section has."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse(data: Any, source: str = "<config>") -> Config:
@@ -282,7 +303,18 @@ def load(path: Path | None) -> tuple[Config, Path | None]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ConfigError(str(path), [f"(YAML): {str(e).splitlines()[0]} {getattr(e, 'problem_mark', '')}".strip()]) from None
+        # PyYAML names the stream "<unicode string>" and counts lines from 0;
+        # say the file and the line (from 1) an editor shows.
+        # Where an unclosed bracket or quote began is where to look, so the
+        # context's line comes first when there is one.
+        context, problem = getattr(e, "context", None), getattr(e, "problem", None)
+        start, found = getattr(e, "context_mark", None), getattr(e, "problem_mark", None)
+        mark = start or found
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        what = ", ".join(x for x in (context, problem) if x) or str(e).splitlines()[0]
+        if start is not None and found is not None and found.line != start.line:
+            what += f" (at line {found.line + 1})"
+        raise ConfigError(where, [f"YAML syntax: {what}"]) from None
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read: {e.strerror}"]) from None
     return with_found_database(parse(data, str(path))), path

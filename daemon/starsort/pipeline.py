@@ -35,6 +35,7 @@ from sqlite_utils import Database
 from .analysis.job import Context, Job, Stage
 from .library import bursts, outcomes, ratings, recovery
 from .library.context import Library
+from .library.names import stars_text
 from .store import results
 from .store.db import transaction
 
@@ -96,7 +97,7 @@ def record(lib: Library, photo_id: int, result: dict) -> None:
             bursts.assign(db, photo_id, lib.cfg.cluster)
     lib.call(write)
     faces_ = result.get("faces") or []
-    log.info("photo %d: %s stars (%s; %d face(s), %d blurry) in %.2fs", photo_id, result["stars"],
+    log.info("photo %d: %s (%s; %d face(s), %d blurry) in %.2fs", photo_id, stars_text(result["stars"]),
              result["rated_on"], len(faces_), sum(1 for f in faces_ if f["blurry"]), result.get("seconds", 0))
 
 

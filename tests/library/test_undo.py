@@ -113,6 +113,30 @@ def test_since_reads_durations_and_local_times():
         undo.parse_since("last tuesday")
 
 
+def test_since_reads_a_time_of_day_as_today_and_refuses_one_still_to_come():
+    now = datetime(2026, 12, 4, 16, 30).timestamp()
+    assert undo.parse_since("14:00", now) == datetime(2026, 12, 4, 14, 0).timestamp()
+    assert undo.parse_since("9:05:30", now) == datetime(2026, 12, 4, 9, 5, 30).timestamp()
+    with pytest.raises(ValueError, match="later than now"):
+        undo.parse_since("17:00", now)
+
+
+@pytest.mark.e2e
+def test_undo_all_counts_a_photo_already_put_back_by_hand_as_done(tmp_path):
+    s = Starsort(tmp_path)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "IMG_1.JPG")
+    shutil.copyfile(DATA / "clapton-2.jpg", s.src / "IMG_2.JPG")
+    s.sort()
+    [filed] = [Path(r["current_path"]) for r in s.report() if r["original_path"].endswith("IMG_1.JPG")]
+    shutil.move(filed, s.src / "IMG_1.JPG")                      # the photographer put it back
+
+    r = s.cli("undo", "--all")
+
+    assert r.returncode == 0 and "2 photo(s) restored" in r.stderr, r.stderr
+    assert sorted(p.name for p in s.src.iterdir()) == ["IMG_1.JPG", "IMG_2.JPG"]
+    assert [p for p in files(s.library) if p.suffix == ".JPG"] == []
+
+
 @pytest.mark.e2e
 def test_photos_filed_again_after_undo_all_are_one_row_each_and_status_counts_them_once(tmp_path):
     s = Starsort(tmp_path)

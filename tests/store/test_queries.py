@@ -23,7 +23,16 @@ def test_the_csv_has_exactly_the_contract_columns_in_order(fresh_db):
     header = next(csv.reader(io.StringIO(report.render(fresh_db, "csv"))))
     assert header == ["original_path", "current_path", "pair_path", "kind", "state", "error", "stars", "faces",
                       "blurry_faces", "face_scores", "frame_score", "phash", "cluster_id", "is_pick",
-                      "captured_at", "camera_model", "exif_ok", "exif_missing", "exif_problems", "duplicate_of"]
+                      "captured_at", "camera_model", "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
+                      "rated_on"]
+
+
+def test_rated_on_says_whether_faces_or_the_frame_gave_the_stars(fresh_db):
+    _row(fresh_db, original_path="/in/f.JPG", state="done", stars=4, rated_on="faces")
+    _row(fresh_db, original_path="/in/n.JPG", state="done", stars=3, rated_on="frame")
+    _row(fresh_db, original_path="/in/q.JPG", state="quarantined", error="empty file")
+    rows = {r["original_path"]: r["rated_on"] for r in csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))}
+    assert rows == {"/in/f.JPG": "faces", "/in/n.JPG": "frame", "/in/q.JPG": ""}
 
 
 def test_a_filed_pair_reports_one_row_with_its_pair_and_its_analysis(fresh_db):

@@ -23,6 +23,13 @@ def temp_path(folder: str | Path) -> str:
     return os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
 
 
+def stars_text(stars: int | None) -> str:
+    """'1 star', '4 stars', as the log and messages say it."""
+    if stars is None:
+        return "no stars"
+    return f"{stars} star" if int(stars) == 1 else f"{stars} stars"
+
+
 def star_folder(stars: int) -> str:
     return "1-star" if stars == 1 else f"{stars}-stars"
 

@@ -28,7 +28,7 @@ from ..store.db import transaction
 from . import ratings
 from .context import Library
 from .fsops import Collision, SourceChanged
-from .names import QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder
+from .names import QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder, stars_text
 
 log = logging.getLogger("starsort.library")
 
@@ -230,7 +230,7 @@ def rate_in_place(lib: Library, row: dict, final_state: str) -> str | None:
     lib.call(lambda db: photos.filed(db, row["id"], final_state, row["original_path"],
                                      row["pair_original_path"], now))
     if final_state == "done":
-        log.info("rated %s in place: %s stars", os.path.basename(row["original_path"]), row["stars"])
+        log.info("rated %s in place: %s", os.path.basename(row["original_path"]), stars_text(row["stars"]))
     else:
         log.info("left %s in place (not rated: %s)", os.path.basename(row["original_path"]), row["error"])
     lib.remember(row["id"], files)

@@ -50,16 +50,29 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+
+
 def parse_since(text: str, now: float | None = None) -> float:
-    """`2h`, `30m`, `1d` ago, or a local time `2026-11-22 14:00` / ISO 8601; epoch seconds."""
+    """`2h`, `30m`, `1d` ago, a time today `14:00`, or a local time `2026-11-22 14:00` / ISO 8601;
+    epoch seconds."""
     now = time.time() if now is None else now
     m = _DURATION.match(text)
     if m:
         return now - float(m.group(1)) * _UNITS[m.group(2)]
+    c = _CLOCK.match(text)
+    if c:
+        hour, minute, second = int(c.group(1)), int(c.group(2)), int(c.group(3) or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError(f"not a time of day: {text!r}")
+        t = datetime.fromtimestamp(now).replace(hour=hour, minute=minute, second=second, microsecond=0).timestamp()
+        if t > now:
+            raise ValueError(f"{text.strip()} today is later than now: nothing was filed since then")
+        return t
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise ValueError(f"not a time: {text!r} (use e.g. 2h, 30m, 1d or 2026-11-22T14:00)") from None
+        raise ValueError(f"not a time: {text!r} (use e.g. 2h, 30m, 1d, 14:00 or 2026-11-22T14:00)") from None
 
 
 @dataclass
@@ -108,8 +121,11 @@ def _undo_photo(db: Database, photo_id: int, res: Result, echo: Callable[[str], 
         res.skipped.append(f"{photo['original_path']}: its filing was interrupted; run starsort once to finish it")
         return
 
-    # 1. Can every member go back?
+    # 1. Can every member go back? One the photographer already put back by
+    # hand (its library name gone, its old name there again) is back.
     back = [m for m in moves if not m["copy"]]
+    by_hand = [m for m in back if not os.path.lexists(m["dst"]) and os.path.lexists(m["src"])]
+    back = [m for m in back if m not in by_hand]
     for m in back:
         if not os.path.lexists(m["dst"]):
             res.skipped.append(f"{m['src']}: its filed copy {m['dst']} is gone (moved or deleted since)")
