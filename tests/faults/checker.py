@@ -231,6 +231,12 @@ def check(originals: Originals, inbox: Path | str, library: Path | str, db_path:
                 lib_by_sha[h].append(p)
             continue
         h = hashes.of(p)
+        if h is None and not os.path.lexists(p) and (allow_temp or proc is not None):
+            # Gone between the listing and the read: a live daemon took back a
+            # placement whose folder fsync failed (its source never left the
+            # inbox, which the checks below still require). A hard link is
+            # never partial, so there was nothing to see but a complete file.
+            continue
         if h is None or not any(o.sha256 == h for o in _by_sha(originals).get(h, [])):
             size = os.path.getsize(p) if os.path.exists(p) else -1
             problems.append(f"library file matches no original (partial, corrupted or unknown): {p} ({size} bytes)")

@@ -97,3 +97,25 @@ def test_a_dead_daemon_fails(filed):
         check(*filed, proc=proc)
     with pytest.raises(AssertionError, match="exit code 3"):
         check(*filed, proc=proc, stopped=True)
+
+
+def test_a_placement_a_live_daemon_takes_back_while_the_checker_looks_is_not_damage(filed, monkeypatch):
+    # The link of a filing whose folder fsync failed is undone by the daemon (its source
+    # never left the inbox); the checker may list it a moment before it goes.
+    from . import checker
+    originals, inbox, library, db = filed
+    taken_back = str(library / "5-stars" / "small2.jpg")
+    real = checker._regular_files
+    monkeypatch.setattr(checker, "_regular_files",
+                        lambda root: real(root) + ([taken_back] if root == library else []))
+    check(*filed, proc=_Alive())
+    with pytest.raises(AssertionError, match="matches no original"):
+        check(*filed)                                   # a stopped daemon: nothing may vanish under it
+
+
+class _Alive:
+    """A stand-in for a running daemon's Popen."""
+    pid = os.getpid()
+
+    def poll(self):
+        return None
