@@ -156,3 +156,24 @@ def test_a_rescan_costs_the_same_few_queries_however_many_files_it_finds(fresh_d
             fresh_db.conn.set_trace_callback(None)
         return len(issued)
     assert statements_for(20) == statements_for(400)
+
+
+def test_a_file_already_older_than_settle_seconds_is_taken_at_the_second_look(fresh_db, folders):
+    import time
+    p = copy_fixture("ivan.jpg", folders["inbox"], "OLD.JPG")
+    settle.record(fresh_db, str(p))
+    now = time.time() + 2.5                               # its last write is 2.5 s old at the first look
+    assert _settle(fresh_db, now)[0] == []                # first look: noted
+    assert _photos(fresh_db) == []
+    _settle(fresh_db, now + 0.2)                          # a moment later, unchanged: taken
+    assert [os.path.basename(r["original_path"]) for r in _photos(fresh_db)] == ["OLD.JPG"]
+
+
+def test_a_file_written_a_moment_ago_still_waits_the_whole_settle_window(fresh_db, folders):
+    import time
+    p = copy_fixture("ivan.jpg", folders["inbox"], "NEW.JPG")
+    settle.record(fresh_db, str(p))
+    now = time.time()
+    _settle(fresh_db, now)
+    _settle(fresh_db, now + 0.2)
+    assert _photos(fresh_db) == []

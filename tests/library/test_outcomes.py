@@ -160,3 +160,31 @@ def test_a_quarantined_file_that_changes_afterwards_goes_back_to_be_looked_at_ag
     assert outcomes.relook_quarantined(lib) == 1
     assert src.read_bytes() == whole and not quarantined.exists()
     assert lib.photo(photo_id)["state"] == "undone"
+
+
+def test_filing_removes_the_card_folders_it_emptied_but_never_one_that_was_empty_already(lib, folders):
+    card = folders["inbox"] / "CARD1" / "DCIM" / "100MSDCF"
+    src = copy_fixture("ivan.jpg", card, "DSC00010.JPG")
+    (folders["inbox"] / "CARD1" / "DCIM" / "101MSDCF").mkdir()  # empty before starsort came
+    (folders["inbox"] / "spare").mkdir()
+    photo_id = _analysed(lib, src)
+
+    pipeline.file_and_rate(lib, photo_id)
+
+    assert not card.exists()
+    assert (folders["inbox"] / "CARD1" / "DCIM" / "101MSDCF").is_dir() and (folders["inbox"] / "spare").is_dir()
+    assert folders["inbox"].is_dir()
+
+
+def test_a_tethering_session_folder_stays_when_its_last_frame_is_filed(lib, folders):
+    session = folders["inbox"] / "tethered" / "session-1"
+    pipeline.file_and_rate(lib, _analysed(lib, copy_fixture("ivan.jpg", session, "T0001.JPG")))
+    assert session.is_dir() and list(session.iterdir()) == []
+
+
+def test_a_folder_still_holding_another_photo_stays(lib, folders):
+    card = folders["inbox"] / "DCIM" / "101MSDCF"
+    first = copy_fixture("ivan.jpg", card, "DSC00011.JPG")
+    copy_fixture("clapton-2.jpg", card, "DSC00012.JPG")
+    pipeline.file_and_rate(lib, _analysed(lib, first))
+    assert sorted(p.name for p in card.iterdir()) == ["DSC00012.JPG"]

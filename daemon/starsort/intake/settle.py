@@ -2,7 +2,8 @@
 
 Watchers fire when a write *starts* (watchdog #586), and tethering software
 and card readers take seconds to write a file. A file is ready when its size
-and mtime have not changed for `settle_seconds`. An empty file gets a longer
+and mtime have not changed for `settle_seconds` (a file already that old
+when first seen needs only a second look that finds it unchanged). An empty file gets a longer
 window, because a copy often creates the name first and fills it later.
 Ready files go to `intake.pairing`, which makes them photos.
 """
@@ -57,8 +58,17 @@ def check(db: Database, settle_seconds: float, now: float | None = None,
             log.warning("skipping %s: not a regular file", path)
             continue
         if (st.st_size, st.st_mtime_ns) != (row["size"], row["mtime_ns"]):
+            since = now
+            last_change = max(st.st_mtime, st.st_ctime)
+            if row["size"] is None and st.st_size and now - last_change >= settle_seconds:
+                # First sight of a file nothing has written to for settle_seconds
+                # already (a card's or a folder's old photos): it has held still
+                # for that long, so the next look, a moment later, may take it
+                # if it still holds. ctime too, because a copy that keeps the
+                # camera's mtime still moves ctime with every write.
+                since = last_change
             db.execute("UPDATE inbox SET size = ?, mtime_ns = ?, stable_since = ? WHERE path = ?",
-                       (st.st_size, st.st_mtime_ns, now, path))
+                       (st.st_size, st.st_mtime_ns, since, path))
             waiting += 1
             continue
         window = settle_seconds if st.st_size else max(settle_seconds, EMPTY_FILE_GRACE)

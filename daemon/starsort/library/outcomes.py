@@ -146,7 +146,37 @@ def _file_into(lib: Library, row: dict, dest: Path, final_state: str) -> str | N
             else:
                 lib.event("ERROR", f"cannot file {row['original_path']} into {dest}: {e}; will retry")
         return None
-    return finish_filing(lib, row["id"], placed, final_state)
+    state = finish_filing(lib, row["id"], placed, final_state)
+    if not lib.copy:
+        remove_emptied_folders(lib, [m.src for m in group])
+    return state
+
+
+def remove_emptied_folders(lib: Library, sources: list[str]) -> None:
+    """Remove the camera folders that moving these files out left empty (a card's
+    DCIM/100MSDCF/, then DCIM/ if that is all it held), never the inbox itself.
+
+    Only a card's DCIM tree: a tethering program's session folder looks just
+    as empty between two frames, and removing it would make its next write
+    fail. Only folders a moved file came from are looked at, so a folder that
+    was already empty stays; rmdir removes only an empty folder, so one a new
+    file has just landed in stays too.
+    """
+    roots = [os.path.realpath(b) for b in lib.cfg.inboxes]
+    for folder in sorted({os.path.dirname(s) for s in sources}, key=len, reverse=True):
+        while True:
+            real = os.path.realpath(folder)
+            root = next((r for r in roots if real.startswith(r + os.sep)), None)
+            if root is None:
+                break                                   # never the inbox itself, nor outside it
+            if "dcim" not in (part.casefold() for part in Path(real[len(root) + 1:]).parts):
+                break                                   # not a card's folder
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break                                   # not empty (or gone, or not ours to remove)
+            log.info("removed %s: its photos are filed", folder)
+            folder = os.path.dirname(folder)
 
 
 def unplan(lib: Library, photo_id: int) -> None:
@@ -218,6 +248,8 @@ def follow(lib: Library, photo: dict, path: str, role: str) -> None:
     else:
         ratings.write_xmp(lib, photo["id"], [photo["current_path"]])
     log.info("filed %s next to its photo -> %s", os.path.basename(path), dst)
+    if not lib.copy:
+        remove_emptied_folders(lib, [path])
 
 
 def rate_in_place(lib: Library, row: dict, final_state: str) -> str | None:
