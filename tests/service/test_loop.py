@@ -256,3 +256,37 @@ def test_a_read_only_library_keeps_the_photo_in_the_inbox_and_filing_resumes_onc
         assert d.stop() == 0
     finally:
         d.close()
+
+
+def test_an_idle_service_stops_within_5_s_of_sigterm_and_a_busy_one_within_timeout_stop_sec(tmp_path):
+    import configparser
+    unit = configparser.RawConfigParser(strict=False)
+    unit.read(Path(__file__).resolve().parents[2] / "systemd" / "starsort.service")
+    timeout_stop = float(unit.get("Service", "TimeoutStopSec"))
+
+    idle = Daemon(tmp_path / "idle", settle=0.3, mode="rate-in-place")
+    (idle.inbox / "ivan.jpg").write_bytes((DATA / "ivan.jpg").read_bytes())
+    idle.start()
+    try:
+        idle.wait(lambda: idle.query("SELECT state FROM photos") == [("done",)], what="the photo to be rated")
+        time.sleep(3)                                             # idle: nothing in hand
+        t0 = time.monotonic()
+        assert idle.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - t0 < 5
+        assert "stopped" in idle.tail()
+    finally:
+        idle.close()
+
+    busy = Daemon(tmp_path / "busy", settle=0.3)
+    photo = (DATA / "SonySLT-A55__DSC3755.JPG").read_bytes()
+    for i in range(12):
+        (busy.inbox / f"DSC{i:04d}.JPG").write_bytes(photo)
+    busy.start()
+    try:
+        busy.wait(lambda: busy.query("SELECT count(*) FROM photos WHERE state = 'done'") not in ([], [(0,)]),
+                  what="filing to begin")
+        t0 = time.monotonic()
+        assert busy.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - t0 < timeout_stop
+    finally:
+        busy.close()
