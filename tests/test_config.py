@@ -191,3 +191,16 @@ def test_a_yaml_syntax_error_names_the_file_and_the_line_an_editor_shows(tmp_pat
     result = CliRunner().invoke(cli, ["config", "check", str(bad)])
     assert result.exit_code == 2
     assert result.output.startswith(f"{bad}:3: YAML syntax: ") and "<unicode string>" not in result.output
+
+
+def test_config_check_warns_of_a_missing_inbox_and_refuses_a_library_on_an_absent_disk(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"inboxes: [{tmp_path / 'card' / 'DCIM'}]\nlibrary: {tmp_path / 'lib'}\n")
+    ok = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert ok.exit_code == 0
+    assert f"warning: inboxes[0]: {tmp_path / 'card' / 'DCIM'} does not exist (yet)" in ok.output
+    assert not (tmp_path / "card").exists()
+
+    cfg.write_text(f"inboxes: [{tmp_path}/in]\nlibrary: {tmp_path / 'media' / 'NAS' / 'photos'}\n")
+    bad = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert bad.exit_code == 2 and "library: neither" in bad.output and "mounted" in bad.output

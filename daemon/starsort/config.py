@@ -320,6 +320,28 @@ def load(path: Path | None) -> tuple[Config, Path | None]:
     return with_found_database(parse(data, str(path))), path
 
 
+def creates_inbox(cfg: Config) -> bool:
+    """The built-in default inbox is made on first run; a configured one never is: a
+    missing one is a card not inserted or a share not mounted, and starsort waits for it."""
+    return "inboxes" not in cfg.model_fields_set
+
+
+def folder_problems(cfg: Config) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the folders on disk, one line each, naming the key."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if not creates_inbox(cfg):
+        for i, inbox in enumerate(cfg.inboxes):
+            if not inbox.is_dir():
+                warnings.append(f"inboxes[{i}]: {inbox} does not exist (yet): starsort watches for it to appear"
+                                " and never creates it")
+    lib = Path(cfg.library)
+    if "library" in cfg.model_fields_set and not lib.is_dir() and not lib.parent.is_dir():
+        errors.append(f"library: neither {lib} nor its parent {lib.parent} exists: is the disk mounted?"
+                      " (starsort creates the library itself, but not the folders it should be in)")
+    return errors, warnings
+
+
 def database_explicit(cfg: Config) -> bool:
     """Whether the config names its database (else the default, and the legacy places, are used)."""
     return "database" in cfg.model_fields_set

@@ -188,3 +188,15 @@ def test_a_folder_still_holding_another_photo_stays(lib, folders):
     copy_fixture("clapton-2.jpg", card, "DSC00012.JPG")
     pipeline.file_and_rate(lib, _analysed(lib, first))
     assert sorted(p.name for p in card.iterdir()) == ["DSC00012.JPG"]
+
+
+def test_nothing_is_filed_into_a_library_whose_disk_is_not_mounted(make_library, folders, tmp_path):
+    absent = tmp_path / "media" / "NAS" / "photos"
+    lib = make_library(once=False, library=str(absent))
+    src = copy_fixture("ivan.jpg", folders["inbox"])
+    photo_id = _analysed(lib, src, stars=4)
+
+    assert outcomes.file(lib, photo_id) is None
+
+    assert not (tmp_path / "media").exists() and src.exists()
+    assert "is its disk mounted" in lib.photo(photo_id)["error"] and photo_id in lib.retry_at

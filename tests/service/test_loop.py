@@ -290,3 +290,20 @@ def test_an_idle_service_stops_within_5_s_of_sigterm_and_a_busy_one_within_timeo
         assert time.monotonic() - t0 < timeout_stop
     finally:
         busy.close()
+
+
+def test_a_configured_inbox_that_is_missing_is_never_created_and_is_taken_once_it_appears(tmp_path):
+    d = Daemon(tmp_path, settle=0.3, rescan=1.0)
+    card = tmp_path / "card" / "DCIM"
+    d.config.write_text(d.config.read_text().replace(f"inboxes: [{d.inbox}]", f"inboxes: [{card}]"))
+    d.start()
+    try:
+        d.wait(lambda: "does not exist (yet)" in d.tail(), what="the missing inbox to be noticed")
+        time.sleep(1.5)
+        assert not card.exists()                                  # never created
+        card.mkdir(parents=True)                                  # the card goes in
+        (card / "DSC00001.JPG").write_bytes((DATA / "ivan.jpg").read_bytes())
+        d.wait(lambda: d.query("SELECT state FROM photos") == [("done",)], what="the card's photo to be filed")
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()

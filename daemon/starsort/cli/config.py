@@ -1,6 +1,7 @@
 """`starsort config check|example`: validate a config file, or print a documented one."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -24,7 +25,15 @@ def config_check(config_path: Path | None, path: Path | None) -> None:
     Example: starsort config check ~/.config/starsort/config.yaml
     """
     cfg, source = load(path or config_path)
-    click.echo(f"{source or 'defaults (no config file)'}: ok")
+    where = source or "defaults (no config file)"
+    errors, warnings = config_mod.folder_problems(cfg)
+    for line in errors:
+        click.echo(f"{where}: {line}", err=True)
+    if errors:
+        sys.exit(2)
+    for line in warnings:
+        click.echo(f"{where}: warning: {line}", err=True)
+    click.echo(f"{where}: ok")
     click.echo(f"  inboxes:  {', '.join(str(p) for p in cfg.inboxes)}")
     click.echo(f"  library:  {cfg.library}")
     click.echo(f"  database: {cfg.database}")

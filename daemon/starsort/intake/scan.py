@@ -17,7 +17,7 @@ from typing import Any, Callable
 from sqlite_utils import Database
 
 from ..analysis import filetype
-from ..config import Config
+from ..config import Config, creates_inbox
 from ..store.photos import ACTIVE
 from .pairing import replaced
 from . import watcher
@@ -90,6 +90,7 @@ class Scanner:
         self.last = 0.0
         self._requests: set[str] = set()
         self._lock = threading.Lock()
+        self._missing: set[Path] = set()
 
     def request(self, folder: str) -> None:
         """From a watcher thread: scan this folder on the next turn of the loop."""
@@ -107,7 +108,16 @@ class Scanner:
 
     def scan_all(self) -> None:
         for inbox in self.cfg.inboxes:
-            inbox.mkdir(parents=True, exist_ok=True)
+            if creates_inbox(self.cfg):
+                inbox.mkdir(parents=True, exist_ok=True)
+            if not inbox.is_dir():
+                if inbox not in self._missing:
+                    self._missing.add(inbox)
+                    log.warning("inbox %s does not exist (yet); waiting for it", inbox)
+                continue
+            if inbox in self._missing:
+                self._missing.discard(inbox)
+                log.info("inbox %s is here now; scanning it", inbox)
             self.scan(inbox)
         self.last = time.monotonic()
 

@@ -138,12 +138,15 @@ class Watcher:
 
     def __init__(self, inboxes: list[Path], library: Path,
                  record: Callable[[str], None], rescan: Callable[[str], None],
-                 closed: Callable[[str], None] | None = None):
+                 closed: Callable[[str], None] | None = None, create: bool = True):
         self.inboxes = [Path(p) for p in inboxes]
         self.library = library
         self.record = record
         self.rescan = rescan
         self.closed = closed
+        # False for configured inboxes: a missing one is an unmounted card or
+        # share, and creating it would have files land on the wrong disk.
+        self.create = create
         self.observers: dict[Path, object] = {}
 
     def _start_one(self, inbox: Path) -> None:
@@ -175,21 +178,33 @@ class Watcher:
 
     def start(self) -> None:
         for inbox in self.inboxes:
-            inbox.mkdir(parents=True, exist_ok=True)
-            self._start_one(inbox)
-        log.info("watching %s", ", ".join(str(p) for p in self.inboxes))
+            if self.create:
+                inbox.mkdir(parents=True, exist_ok=True)
+            if inbox.is_dir():
+                self._start_one(inbox)
+        log.info("watching %s", ", ".join(str(p) for p in self.observers) or "nothing yet")
 
     def check(self) -> None:
-        """Restart observers that died (an inbox unmounted, a handler bug)."""
-        for inbox, obs in list(self.observers.items()):
-            if not obs.is_alive():
+        """Restart observers that died (an inbox unmounted, a handler bug); start
+        watching an inbox that has appeared (a card inserted, a share mounted)."""
+        for inbox in self.inboxes:
+            obs = self.observers.get(inbox)
+            if obs is not None and obs.is_alive():
+                continue
+            if obs is not None:
                 log.warning("observer for %s stopped; restarting it and rescanning", inbox)
-                try:
+            try:
+                if self.create:
                     inbox.mkdir(parents=True, exist_ok=True)
-                    self._start_one(inbox)
-                    self.rescan(str(inbox))
-                except OSError as e:
-                    log.error("cannot restart observer for %s: %s", inbox, e)
+                if not inbox.is_dir():
+                    self.observers.pop(inbox, None)
+                    continue
+                if obs is None:
+                    log.info("inbox %s appeared; watching it", inbox)
+                self._start_one(inbox)
+                self.rescan(str(inbox))
+            except OSError as e:
+                log.error("cannot watch %s: %s", inbox, e)
 
     def stop(self) -> None:
         for obs in self.observers.values():

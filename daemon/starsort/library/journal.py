@@ -11,6 +11,7 @@ exist in full in at least one known place. So:
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -36,6 +37,12 @@ class Filer:
 
     def file(self, photo_id: int, members: list[Member], dest_dir: Path, copy: bool) -> dict[str, str]:
         """Place every member in dest_dir under one stem; return {role-or-src: dst}."""
+        if not self.library.is_dir() and not self.library.parent.is_dir():
+            # Neither the library nor the folder it should be in: an unmounted
+            # disk, and creating them would put the photos on the disk below
+            # the mount point. The caller retries.
+            raise OSError(errno.ENOENT, f"the library {self.library} is not there, nor {self.library.parent}"
+                          " (is its disk mounted?)")
         for _ in range(50):
             # Unfinished moves only (through the state index): a LIKE over
             # every move ever made would grow with the library.

@@ -29,7 +29,7 @@ from .. import crashpoints, pipeline
 from ..analysis import dispatch
 from ..analysis.job import Answer, Status
 from ..analysis.worker import Pool
-from ..config import Config
+from ..config import Config, creates_inbox
 from ..intake import pairing, settle, watcher
 from ..intake.scan import Scanner
 from ..library import outcomes
@@ -78,13 +78,7 @@ class Service:
     def run(self) -> int:
         self._install_signals()
         running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-        for d in [*[star_folder(s) for s in range(1, 6)], QUARANTINE]:
-            try:
-                (self.library / d).mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                # An unmounted or read-only library is not a reason to stop
-                # watching: filing retries until it is back.
-                log.error("cannot create %s: %s", self.library / d, e)
+        self._make_library()
         self.writer = Writer(self.cfg.database).start()
         self.lib = Library(self.cfg, self.writer, once=self.once)
         self.retries = Retries(self.lib, once=self.once)
@@ -104,13 +98,30 @@ class Service:
             self.scanner.scan_all()
             if not self.once:
                 self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self.scanner.request,
-                                               self.retries.closed)
+                                               self.retries.closed, create=creates_inbox(self.cfg))
                 self.watcher.start()
                 self.scanner.scan_all()  # closes the gap between the first scan and the watch
             self.loop()
         finally:
             self.shutdown()
         return 0
+
+    def _make_library(self) -> None:
+        # The library and its star folders are made here, but never the
+        # folders the library should be in: a library on an unmounted disk
+        # would otherwise fill the disk below the mount point. Filing waits
+        # (and retries) until the library is there.
+        if not self.library.is_dir() and not self.library.parent.is_dir():
+            log.error("library %s is missing and so is its parent: is the disk mounted? Filing waits for it",
+                      self.library)
+            return
+        for d in [*[star_folder(s) for s in range(1, 6)], QUARANTINE]:
+            try:
+                (self.library / d).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                # An unmounted or read-only library is not a reason to stop
+                # watching: filing retries until it is back.
+                log.error("cannot create %s: %s", self.library / d, e)
 
     def shutdown(self) -> None:
         if self.watcher:
