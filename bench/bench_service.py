@@ -9,8 +9,9 @@ one pHash with a bit or two flipped, a capture time a tenth of a second
 apart) so that only the service's work is measured, and reads the service
 process's own CPU time (not its worker's) from /proc:
 
-  * CPU seconds per photo while N photos are filed;
-  * CPU seconds per rescan of the N filed photos once idle.
+  * CPU seconds per photo while N photos are filed (default rescan_interval);
+  * CPU seconds per rescan of the N filed photos once idle (a second run on
+    the same library, rescanning every 2 s).
 
     .venv/bin/python bench/bench_service.py                  # 1,000 and 20,000
     .venv/bin/python bench/bench_service.py --sizes 1000 5000 --source /path/to/other/daemon
@@ -58,30 +59,46 @@ def count(db: Path, sql: str) -> int:
         return 0
 
 
+def _start(source: Path, config: Path, work: Path, log_name: str) -> tuple[subprocess.Popen, object]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT / "bench")]),
+           "STARSORT_TEST_ANALYSER": "bench_analyser:serve", "HOME": str(work)}
+    log = open(work / log_name, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "starsort", "run", "--config", str(config)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def _config(work: Path, rescan_interval: float) -> Path:
+    config = work / f"config-{rescan_interval:g}.yaml"
+    config.write_text(f"inboxes: [{work / 'inbox'}]\nlibrary: {work / 'library'}\n"
+                      f"database: {work / 'state' / 'starsort.db'}\nmode: copy\nsettle_seconds: 0\n"
+                      f"rescan_interval: {rescan_interval}\nworkers: 1\nxmp:\n  enabled: false\n")
+    return config
+
+
 def run(n: int, source: Path, rescans: int, rescan_interval: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="starsort-bench-service-") as tmp:
         work = Path(tmp)
-        inbox, library, db = work / "inbox", work / "library", work / "state" / "starsort.db"
-        make_inbox(inbox, n)
-        config = work / "config.yaml"
-        config.write_text(f"inboxes: [{inbox}]\nlibrary: {library}\ndatabase: {db}\nmode: copy\n"
-                          f"settle_seconds: 0\nrescan_interval: {rescan_interval}\nworkers: 1\n"
-                          "xmp:\n  enabled: false\n")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT / "bench")]),
-               "STARSORT_TEST_ANALYSER": "bench_analyser:serve", "HOME": str(work)}
-        log = open(work / "service.log", "w")
+        db = work / "state" / "starsort.db"
+        make_inbox(work / "inbox", n)
+        # Filing, with the default rescan interval, as a service runs.
+        proc, log = _start(source, _config(work, 60.0), work, "filing.log")
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "starsort", "run", "--config", str(config)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             while count(db, "SELECT count(*) FROM photos WHERE state = 'done'") < n:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the service exited: {(work / 'service.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"the service exited: {(work / 'filing.log').read_text()[-2000:]}")
                 time.sleep(0.5)
             filed_s = time.perf_counter() - t0
             filing_cpu = cpu_seconds(proc.pid)
-            # Idle: nothing new, the copy-mode originals rescanned every rescan_interval.
-            time.sleep(rescan_interval)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            log.close()
+        # Idle: the same library, nothing new, rescanned every rescan_interval.
+        proc, log = _start(source, _config(work, rescan_interval), work, "idle.log")
+        try:
+            time.sleep(2 * rescan_interval + 2)          # start-up and its own scans are done
             idle0 = cpu_seconds(proc.pid)
             time.sleep(rescans * rescan_interval)
             idle_cpu = cpu_seconds(proc.pid) - idle0
