@@ -200,3 +200,22 @@ def test_nothing_is_filed_into_a_library_whose_disk_is_not_mounted(make_library,
 
     assert not (tmp_path / "media").exists() and src.exists()
     assert "is its disk mounted" in lib.photo(photo_id)["error"] and photo_id in lib.retry_at
+
+
+def test_a_changed_quarantined_file_whose_old_name_is_taken_stays_and_is_reported_once(make_library, folders):
+    lib = make_library(once=False)
+    src = copy_fixture("ivan.jpg", folders["inbox"], "DSC6.JPG")
+    photo_id = _analysed(lib, src, stars=None)
+    outcomes.quarantine(lib, photo_id, "truncated JPEG")
+    quarantined = Path(lib.photo(photo_id)["current_path"])
+    with open(quarantined, "ab") as f:
+        f.write(b"more")
+    copy_fixture("clapton-2.jpg", folders["inbox"], "DSC6.JPG")          # the name is taken again
+
+    assert outcomes.relook_quarantined(lib) == 0
+    assert outcomes.relook_quarantined(lib) == 0
+    assert quarantined.exists() and lib.photo(photo_id)["state"] == "quarantined"
+    time.sleep(0.2)                                                         # the events are written behind
+    warnings = lib.call(lambda db: db.execute(
+        "SELECT count(*) FROM events WHERE message LIKE '%cannot go back%'").fetchone()[0])
+    assert warnings == 1

@@ -36,6 +36,9 @@ class Library:
     # When a photo that could not be filed (or read) may be tried again
     # (time.monotonic()); the loop's dispatch skips it until then.
     retry_at: dict[int, float] = field(default_factory=dict)
+    # Quarantined photos that changed but cannot go back (their old name is
+    # taken again): said once, not at every rescan.
+    stuck_in_quarantine: set[int] = field(default_factory=set)
     filer: Filer = field(init=False)
 
     def __post_init__(self) -> None:

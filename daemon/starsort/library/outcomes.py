@@ -293,7 +293,8 @@ def relook_quarantined(lib: Library) -> int:
             st = os.lstat(row["current_path"])
         except OSError:
             continue
-        if lib.call(lambda db: seen.known(db, row["original_path"], st.st_size, st.st_mtime_ns)):
+        if row["id"] in lib.stuck_in_quarantine or lib.call(
+                lambda db: seen.known(db, row["original_path"], st.st_size, st.st_mtime_ns)):
             continue
         res = lib.call(lambda db: undo.undo_photo(db, row["id"]))
         if res.restored:
@@ -301,6 +302,7 @@ def relook_quarantined(lib: Library) -> int:
             log.info("quarantined %s changed since; putting it back to be looked at again",
                      os.path.basename(row["original_path"]))
         else:
+            lib.stuck_in_quarantine.add(row["id"])
             lib.event("WARNING", f"quarantined {row['current_path']} changed since, but cannot go back: "
                       + "; ".join(res.skipped))
     return n
