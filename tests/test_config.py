@@ -193,7 +193,8 @@ def test_a_yaml_syntax_error_names_the_file_and_the_line_an_editor_shows(tmp_pat
     assert result.output.startswith(f"{bad}:3: YAML syntax: ") and "<unicode string>" not in result.output
 
 
-def test_config_check_warns_of_a_missing_inbox_and_refuses_a_library_on_an_absent_disk(tmp_path):
+def test_config_check_warns_of_a_missing_inbox_and_refuses_a_library_on_an_absent_disk(tmp_path, monkeypatch):
+    from starsort import paths
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"inboxes: [{tmp_path / 'card' / 'DCIM'}]\nlibrary: {tmp_path / 'lib'}\n")
     ok = CliRunner().invoke(cli, ["config", "check", str(cfg)])
@@ -201,6 +202,11 @@ def test_config_check_warns_of_a_missing_inbox_and_refuses_a_library_on_an_absen
     assert f"warning: inboxes[0]: {tmp_path / 'card' / 'DCIM'} does not exist (yet)" in ok.output
     assert not (tmp_path / "card").exists()
 
-    cfg.write_text(f"inboxes: [{tmp_path}/in]\nlibrary: {tmp_path / 'media' / 'NAS' / 'photos'}\n")
+    cfg.write_text(f"inboxes: [{tmp_path}/in]\nlibrary: {tmp_path / 'new' / 'rated'}\n")
+    assert CliRunner().invoke(cli, ["config", "check", str(cfg)]).exit_code == 0   # an ordinary new folder
+
+    (tmp_path / "media" / "you").mkdir(parents=True)
+    monkeypatch.setattr(paths, "MOUNT_ROOTS", (tmp_path / "media",))
+    cfg.write_text(f"inboxes: [{tmp_path}/in]\nlibrary: {tmp_path / 'media' / 'you' / 'NAS' / 'photos'}\n")
     bad = CliRunner().invoke(cli, ["config", "check", str(cfg)])
-    assert bad.exit_code == 2 and "library: neither" in bad.output and "mounted" in bad.output
+    assert bad.exit_code == 2 and "mount point that is not there" in bad.output

@@ -336,9 +336,9 @@ def folder_problems(cfg: Config) -> tuple[list[str], list[str]]:
                 warnings.append(f"inboxes[{i}]: {inbox} does not exist (yet): starsort watches for it to appear"
                                 " and never creates it")
     lib = Path(cfg.library)
-    if "library" in cfg.model_fields_set and not lib.is_dir() and not lib.parent.is_dir():
-        errors.append(f"library: neither {lib} nor its parent {lib.parent} exists: is the disk mounted?"
-                      " (starsort creates the library itself, but not the folders it should be in)")
+    if not lib.is_dir() and paths.below_absent_mount(lib):
+        errors.append(f"library: {lib} is below a mount point that is not there: is the disk mounted?"
+                      " (starsort would otherwise create it on the disk below)")
     return errors, warnings
 
 

@@ -72,3 +72,20 @@ def expand(p: Path | str) -> Path:
     import re
     s = re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", lambda m: env.get(m.group(1), m.group(0)), s)
     return Path(os.path.abspath(os.path.expanduser(s)))
+
+
+# Where removable disks, cards and network shares are mounted.
+MOUNT_ROOTS = (Path("/media"), Path("/run/media"), Path("/mnt"), Path("/Volumes"))
+
+
+def below_absent_mount(p: Path) -> bool:
+    """True when `p` is missing from just below a mount root (/media/you/NAS/... with no
+    NAS there): an unmounted disk, where creating folders would put files on the wrong one."""
+    p = Path(os.path.abspath(p))
+    missing = p
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    if missing.exists():
+        return False
+    at = missing.parent                      # the deepest folder that exists
+    return any(at == root or at.parent == root for root in MOUNT_ROOTS)

@@ -190,15 +190,18 @@ def test_a_folder_still_holding_another_photo_stays(lib, folders):
     assert sorted(p.name for p in card.iterdir()) == ["DSC00012.JPG"]
 
 
-def test_nothing_is_filed_into_a_library_whose_disk_is_not_mounted(make_library, folders, tmp_path):
-    absent = tmp_path / "media" / "NAS" / "photos"
+def test_nothing_is_filed_into_a_library_whose_disk_is_not_mounted(make_library, folders, tmp_path, monkeypatch):
+    from starsort import paths
+    (tmp_path / "media" / "you").mkdir(parents=True)
+    monkeypatch.setattr(paths, "MOUNT_ROOTS", (tmp_path / "media",))
+    absent = tmp_path / "media" / "you" / "NAS" / "photos"
     lib = make_library(once=False, library=str(absent))
     src = copy_fixture("ivan.jpg", folders["inbox"])
     photo_id = _analysed(lib, src, stars=4)
 
     assert outcomes.file(lib, photo_id) is None
 
-    assert not (tmp_path / "media").exists() and src.exists()
+    assert not (tmp_path / "media" / "you" / "NAS").exists() and src.exists()
     assert "is its disk mounted" in lib.photo(photo_id)["error"] and photo_id in lib.retry_at
 
 

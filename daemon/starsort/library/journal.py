@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .. import crashpoints
+from .. import crashpoints, paths
 from ..store import photos
 from ..store.db import transaction
 from .fsops import Collision, SourceChanged, fsync_dir, holds_source, place
@@ -37,12 +37,10 @@ class Filer:
 
     def file(self, photo_id: int, members: list[Member], dest_dir: Path, copy: bool) -> dict[str, str]:
         """Place every member in dest_dir under one stem; return {role-or-src: dst}."""
-        if not self.library.is_dir() and not self.library.parent.is_dir():
-            # Neither the library nor the folder it should be in: an unmounted
-            # disk, and creating them would put the photos on the disk below
-            # the mount point. The caller retries.
-            raise OSError(errno.ENOENT, f"the library {self.library} is not there, nor {self.library.parent}"
-                          " (is its disk mounted?)")
+        if not self.library.is_dir() and paths.below_absent_mount(self.library):
+            # An unmounted disk: creating the library would put the photos on
+            # the disk below the mount point. The caller retries.
+            raise OSError(errno.ENOENT, f"the library {self.library} is not there (is its disk mounted?)")
         for _ in range(50):
             # Unfinished moves only (through the state index): a LIKE over
             # every move ever made would grow with the library.

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import crashpoints, pipeline
+from .. import crashpoints, paths, pipeline
 from ..analysis import dispatch
 from ..analysis.job import Answer, Status
 from ..analysis.worker import Pool
@@ -107,13 +107,12 @@ class Service:
         return 0
 
     def _make_library(self) -> None:
-        # The library and its star folders are made here, but never the
-        # folders the library should be in: a library on an unmounted disk
-        # would otherwise fill the disk below the mount point. Filing waits
-        # (and retries) until the library is there.
-        if not self.library.is_dir() and not self.library.parent.is_dir():
-            log.error("library %s is missing and so is its parent: is the disk mounted? Filing waits for it",
-                      self.library)
+        # The library and its star folders are made here, unless the library
+        # is on a disk that is not mounted: creating it would fill the disk
+        # below the mount point. Filing waits (and retries) until it is there.
+        if not self.library.is_dir() and paths.below_absent_mount(self.library):
+            log.error("library %s is below a mount point that is not there: is the disk mounted?"
+                      " Filing waits for it", self.library)
             return
         for d in [*[star_folder(s) for s in range(1, 6)], QUARANTINE]:
             try:
