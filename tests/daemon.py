@@ -83,7 +83,7 @@ class Starsort(Harness):
     """The one-shot commands on a folder of photos, `src`; keyword arguments are config settings,
     those named xmp_* in the xmp section (`xmp_sidecar_naming="ext"` is xmp.sidecar_naming)."""
 
-    def __init__(self, root: Path, **config: str):
+    def __init__(self, root: Path, **config: str | dict):
         xmp = {k[4:]: v for k, v in config.items() if k.startswith("xmp_") and k != "xmp_in_jpeg"}
         if "xmp_in_jpeg" in config:
             xmp["xmp_in_jpeg"] = config["xmp_in_jpeg"]

@@ -160,6 +160,11 @@ class DuplicatesConfig(Section):
         description="Largest pHash Hamming distance (of 64 bits) between duplicates, across the whole "
         "library, for `starsort duplicates` and the report's duplicate_of column. Re-encoded or resized "
         "copies differ by 0-2 bits; frames of one burst by 0-4.")
+    on_import: Literal["skip", "file"] = Field(
+        "skip", description="A new photo byte-identical to one already filed (a card imported twice): "
+        "skip = not filed again (in move mode it goes to <library>/duplicates/, never deleted; in copy "
+        "mode it is left where it is); file = filed like any other photo, under a name of its own. "
+        "rate-in-place mode rates every file where it lies.")
 
 
 class Config(Section):

@@ -14,6 +14,7 @@ steps call `hit(step)` right after the operation the name describes:
     unlink_src    a source removed from the inbox
     fsync_src_dir the inbox folder fsynced after that
     commit        a database write committed (the writer thread)
+    shutdown      the service begins to shut down, after a stop signal
 
 Variables, read once when this module is imported (so at process start):
 
@@ -21,6 +22,8 @@ Variables, read once when this module is imported (so at process start):
     STARSORT_FAIL_AT=<step>[,<step>...]:<ERRNO>[:<flag file>]
                                      raise OSError(ERRNO) at every such step
                                      (while the flag file exists, if named)
+    STARSORT_HANG_AT=<step>          block forever at the first `step` (a stop
+                                     that does not stop)
     STARSORT_CRASH_TRACE=<file>      append each step's name to the file, so a
                                      test can count the calls before choosing n
     STARSORT_TEST_ANALYSER=<module>:<function>
@@ -41,6 +44,7 @@ import threading
 _crash: tuple[str, int] | None = None
 _fail: tuple[frozenset[str], int, str | None] | None = None
 _trace: str | None = os.environ.get("STARSORT_CRASH_TRACE") or None
+_hang: str | None = os.environ.get("STARSORT_HANG_AT") or None
 _counts: dict[str, int] = {}
 _lock = threading.Lock()
 
@@ -59,7 +63,7 @@ def _parse() -> None:
 
 
 _parse()
-ACTIVE = bool(_crash or _fail or _trace)
+ACTIVE = bool(_crash or _fail or _trace or _hang)
 
 
 def hit(step: str) -> None:
@@ -74,6 +78,8 @@ def hit(step: str) -> None:
         raise OSError(_fail[1], f"{os.strerror(_fail[1])} (injected at {step})")
     if _crash and _crash == (step, n):
         os._exit(137)
+    if _hang == step:
+        threading.Event().wait()
 
 
 def test_analyser():

@@ -5,7 +5,8 @@ One photo's way from the inbox to its star folder:
   intake/watcher   a file lands; its path is recorded            (watchdog threads)
   intake/settle    ... until its size and mtime hold still
   intake/pairing   it becomes a photo: alone, or a RAW+JPEG pair
-  analysis/dispatch  which file to decode, judged by its bytes     (the deciding thread)
+  before_analysis    a copy of a photo already filed stops here   (the deciding thread)
+  analysis/dispatch  which file to decode, judged by its bytes
   [a worker process]
       DECODE_AHEAD   decode -> exif -> phash                       (a thread, one photo ahead)
       DETECT         faces -> blur -> rate                          (torch)
@@ -33,13 +34,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from .analysis.job import Context, Job, Stage
-from .library import bursts, outcomes, ratings, recovery
+from .library import bursts, copies, outcomes, ratings, recovery
 from .library.context import Library
 from .library.names import stars_text
 from .store import results
 from .store.db import transaction
 
-__all__ = ["Context", "WORKER_STAGES", "after_analysis", "analyse",
+__all__ = ["Context", "WORKER_STAGES", "after_analysis", "analyse", "before_analysis",
            "file_and_rate", "record", "recover"]
 
 log = logging.getLogger("starsort.pipeline")
@@ -81,6 +82,15 @@ def analyse(job: Job, ctx: Context) -> Job:
     for stage in __getattr__("ANALYSIS"):
         stage.run(job, ctx)
     return job
+
+
+def before_analysis(lib: Library, row: dict) -> bool:
+    """True when a queued photo needs no analysis: its bytes are already filed
+    (a card imported again), so it is set aside as a duplicate."""
+    if (of := copies.already_filed(lib, row)) is None:
+        return False
+    outcomes.duplicate(lib, row["id"], of)
+    return True
 
 
 def after_analysis(lib: Library, photo_id: int, result: dict) -> None:

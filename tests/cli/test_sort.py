@@ -37,7 +37,7 @@ def test_sort_sample_20_sorts_20_photos_of_a_larger_folder_and_leaves_the_rest_u
     r = s.sort("--sample", "20", "--seed", "7")
 
     rows = s.report()
-    assert len(rows) == 20 and {row["state"] for row in rows} == {"done"}
+    assert len(rows) == 20 and {row["state"] for row in rows} <= {"done", "duplicate"}
     assert len([line for line in r.stdout.splitlines() if line.startswith("[")]) == 20   # plain lines, no TTY
     left = tree(s.src)
     assert len(left) == 6 and all(before[name] == digest for name, digest in left.items())
@@ -46,14 +46,20 @@ def test_sort_sample_20_sorts_20_photos_of_a_larger_folder_and_leaves_the_rest_u
     for row in rows:
         assert sha256(Path(row["current_path"])) == before[Path(row["original_path"]).name]
 
-    # Duplicates across the whole library: exactly the pictures sorted from both cards.
+    # A picture sampled from both cards is filed once; its copy is set aside, and
+    # `duplicates` lists exactly those as exact copies, with no look-alikes.
     groups = json.loads(s.cli("duplicates", "--json").stdout)
     twins = {n[2:] for n in filed if f"a_{n[2:]}" in filed and f"b_{n[2:]}" in filed}
-    assert sorted({Path(p).name[2:] for p in g}.pop() for g in groups) == sorted(twins)
-    assert all(len({Path(p).name[2:] for p in g}) == 1 for g in groups)
+    assert twins and sorted({Path(p).name[2:] for p in g}.pop() for g in groups["exact"]) == sorted(twins)
+    assert all(len({Path(p).name[2:] for p in g}) == 1 for g in groups["exact"])
+    assert groups["look_alike"] == []
     by_name = {Path(row["original_path"]).name: row for row in rows}
     for twin in twins:
-        assert by_name[f"b_{twin}"]["duplicate_of"] == by_name[f"a_{twin}"]["current_path"]
+        pair = sorted((by_name[f"a_{twin}"], by_name[f"b_{twin}"]), key=lambda row: row["state"])
+        assert [row["state"] for row in pair] == ["done", "duplicate"]
+        assert pair[1]["duplicate_of"] == pair[0]["current_path"]
+        assert Path(pair[1]["current_path"]).parent.name == "duplicates"
+    assert len([row for row in rows if row["state"] == "done"]) == 20 - len(twins)
 
 
 def test_a_sample_draws_whole_photos_and_the_same_seed_draws_the_same_ones(tmp_path):
@@ -102,7 +108,8 @@ def test_exiv2_reads_the_rating_from_every_filed_arw_sidecar(tmp_path, naming, s
 
 
 def test_the_pick_label_moves_when_a_sharper_frame_of_the_burst_arrives_later(tmp_path):
-    s = Starsort(tmp_path)
+    # Two byte-identical frames stand for a burst, so copies must be filed.
+    s = Starsort(tmp_path, duplicates={"on_import": "file"})
     shutil.copyfile(DATA / "two_people_defocus.ARW", s.src / "DSC00001.ARW")
     shutil.copyfile(DATA / "two_people_defocus.ARW", s.src / "DSC00002.ARW")
     s.sort()

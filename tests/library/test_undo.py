@@ -151,5 +151,5 @@ def test_photos_filed_again_after_undo_all_are_one_row_each_and_status_counts_th
     assert sorted(Path(r["original_path"]).name for r in rows) == ["IMG_1.JPG", "IMG_2.JPG", "empty.JPG"]
     assert all(Path(r["current_path"]).exists() and not r["error"].startswith("no longer") for r in rows), rows
     status = json.loads(s.cli("status", "--json").stdout)
-    assert status["photos"] == {"queued": 0, "done": 2, "quarantined": 1, "failed": 0}
+    assert status["photos"] == {"queued": 0, "done": 2, "quarantined": 1, "failed": 0, "duplicate": 0}
     assert status["undone"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -292,6 +293,21 @@ def test_an_idle_service_stops_within_5_s_of_sigterm_and_a_busy_one_within_timeo
         busy.close()
 
 
+def test_a_stop_that_hangs_still_ends_before_timeout_stop_sec_and_logs_where_each_thread_was(tmp_path):
+    d = Daemon(tmp_path, settle=0.3, analyser="tests.faults.doubles:serve")
+    d.start(env={"STARSORT_HANG_AT": "shutdown", "STARSORT_STOP_GRACE": "2"})
+    try:
+        d.wait(d.started, what="the service to start")
+        t0 = time.monotonic()
+        assert d.stop(signal.SIGTERM) == 1
+        assert time.monotonic() - t0 < 10
+    finally:
+        d.close()
+    log = d.logfile.read_text()
+    assert "still running 2 s after the stop signal: exiting without a clean stop" in log
+    assert "crashpoints.py" in log and "in shutdown" in log            # the stack of the hung thread
+
+
 def test_a_configured_inbox_that_is_missing_is_never_created_and_is_taken_once_it_appears(tmp_path):
     d = Daemon(tmp_path, settle=0.3, rescan=1.0)
     card = tmp_path / "card" / "DCIM"
@@ -307,3 +323,29 @@ def test_a_configured_inbox_that_is_missing_is_never_created_and_is_taken_once_i
         assert d.stop(signal.SIGTERM) == 0
     finally:
         d.close()
+
+
+def test_a_card_imported_again_is_not_analysed_or_filed_twice_and_status_says_so(tmp_path):
+    import shutil
+    d = Daemon(tmp_path, settle=SETTLE)
+    card = ["ivan.jpg", "two_people.ARW", "no-faces.jpg"]
+    for n in (1, 2):
+        folder = d.inbox / f"card{n}" / "DCIM" / "100MSDCF"
+        folder.mkdir(parents=True)
+        for name in card:
+            shutil.copyfile(DATA / name, folder / name)
+        d.once(ok=True)
+    rows = d.report()
+    log = d.logfile.read_text()
+
+    by_state = sorted((r["state"], Path(r["original_path"]).parts[-4]) for r in rows)
+    assert by_state == [("done", "card1")] * 3 + [("duplicate", "card2")] * 3
+    filed = [p for p in files(d.library) if p.suffix.lower() != ".xmp"]
+    assert sorted(p.name for p in filed if p.parent.name != "duplicates") == sorted(card)   # no _2 names
+    assert sorted(p.name for p in filed if p.parent.name == "duplicates") == sorted(card)   # moved, kept
+    assert not (d.inbox / "card2").exists()                    # the emptied card folders went too
+    assert log.count("skipped ") == 3 and log.count("queued ") == 6
+    assert len(re.findall(r"photo \d+: \d stars? \(", log)) == 3            # each picture analysed once
+    assert "skipped: 3 copies of photos already filed" in d.cli("status").stdout
+    exact = json.loads(d.cli("duplicates", "--json").stdout)["exact"]
+    assert len(exact) == 3 and all(len(g) == 2 and Path(g[1]).parent.name == "duplicates" for g in exact)

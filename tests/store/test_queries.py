@@ -64,7 +64,7 @@ def test_status_counts_states_stars_and_shows_the_last_error_and_a_root_warning(
     fresh_db.execute("INSERT INTO service (id, pid, started_at, heartbeat_at, running_as_root) VALUES (1, ?, ?, ?, 1)",
                      (os.getpid(), now - 3700, now))
     s = report.status(fresh_db)
-    assert s["photos"] == {"queued": 1, "done": 2, "quarantined": 1, "failed": 0}
+    assert s["photos"] == {"queued": 1, "done": 2, "quarantined": 1, "failed": 0, "duplicate": 0}
     assert s["stars"] == {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1}
     assert s["queue_depth"] == 2 and s["running"] and s["uptime_seconds"] >= 3700
     assert s["last_error"]["message"].endswith("empty file")
@@ -121,5 +121,5 @@ def test_the_report_leaves_out_photos_undo_put_back_and_flags_a_filed_file_that_
     assert rows["/in/kept.JPG"]["error"] == ""
     assert rows["/in/gone.JPG"]["error"].startswith("no longer at ")
     s = report.status(fresh_db)
-    assert s["photos"] == {"queued": 0, "done": 1, "quarantined": 1, "failed": 0} and s["undone"] == 1
+    assert s["photos"] == {"queued": 0, "done": 1, "quarantined": 1, "failed": 0, "duplicate": 0} and s["undone"] == 1
     assert "put back by undo" in report.format_status(s)

@@ -36,11 +36,11 @@ from ..analysis import filetype
 from ..config import Config
 from ..intake import watcher
 from ..library.fsops import sha256_file
-from ..library.names import photo_stem
+from ..library.names import photo_stem, stars_text
 from ..store import artifacts
 from .group import CONFIG_HELP, cli, load, refuse_if_running
 
-FINISHED = ("done", "quarantined", "failed")
+FINISHED = ("done", "quarantined", "failed", "duplicate")
 
 
 @dataclass
@@ -183,7 +183,9 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
         if bar is not None:
             bar.update(1)
         else:
-            what = f"{row['stars']} star(s)" if row["state"] == "done" else f"{row['state']}: {row['error']}"
+            what = (stars_text(row["stars"]) if row["state"] == "done"
+                    else "a copy of a photo already filed" if row["state"] == "duplicate"
+                    else f"{row['state']}: {row['error']}")
             click.echo(f"[{len(finished)}/{total}] {row['original_path']} -> {row['current_path'] or ''} ({what})")
 
     stop = threading.Event()
@@ -205,10 +207,12 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
     db = connect(cfg.database)
     if convert_jpeg and code == 0:
         _convert(db, started, tty)
-    counts = {s: 0 for s in ("done", "quarantined", "failed")}
+    counts = {s: 0 for s in ("done", "quarantined", "failed", "duplicate")}
     for r in finished:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
-    click.echo(f"sorted {counts['done']}, quarantined {counts['quarantined']}, failed {counts['failed']};"
+    click.echo(f"sorted {counts['done']}, quarantined {counts['quarantined']}, failed {counts['failed']}"
+               + (f", skipped {counts['duplicate']} copies of photos already filed" if counts["duplicate"] else "")
+               + ";"
                f" {len(sel.photos) - len(sel.chosen)} photo(s) left in {src}", err=True)
     sys.exit(code if code else (1 if counts["failed"] else 0))
 

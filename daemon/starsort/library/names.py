@@ -15,6 +15,8 @@ from pathlib import Path
 from ..analysis.filetype import JPEG_EXTS, RAW_EXTS
 
 QUARANTINE = "quarantine"
+# Copies of photos already filed (duplicates.on_import: skip, move mode).
+DUPLICATES = "duplicates"
 TEMP_PREFIX = ".starsort-"
 
 

@@ -3,6 +3,7 @@
     file            into <library>/N-stars (or, in rate-in-place mode, rated where it lies)
     quarantine      into <library>/quarantine, with the reason
     quarantine_file a file that is not a photo of its own
+    duplicate       a copy of a photo already filed: into <library>/duplicates, or left where it is
     follow          a late raw, JPEG or sidecar joins its already-filed photo
     fail            given up on for this run; retried at the next start
     vanished        the user took the file away before it was filed
@@ -25,10 +26,10 @@ from sqlite_utils import Database
 
 from ..store import photos, seen
 from ..store.db import transaction
-from . import ratings
+from . import copies, ratings
 from .context import Library
 from .fsops import Collision, SourceChanged
-from .names import QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder, stars_text
+from .names import DUPLICATES, QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder, stars_text
 
 log = logging.getLogger("starsort.library")
 
@@ -38,6 +39,13 @@ def file(lib: Library, photo_id: int) -> str | None:
     row = lib.photo(photo_id)
     if lib.in_place:
         return rate_in_place(lib, row, "done")
+    if row["duplicate_of"] is not None:
+        # Found a copy before analysis, and its filing is retried.
+        return duplicate(lib, photo_id, lib.photo(row["duplicate_of"]))
+    if (of := copies.already_filed(lib, row)) is not None:
+        # Its twin was filed while this one was being analysed (a card
+        # copied into two inbox folders at once).
+        return duplicate(lib, photo_id, of)
     if row["stars"] is None:
         # A quarantine that could not be filed (full disk) and is retried.
         return _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
@@ -52,6 +60,29 @@ def quarantine(lib: Library, photo_id: int, reason: str) -> None:
         rate_in_place(lib, row, "quarantined")
         return
     _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
+
+
+def duplicate(lib: Library, photo_id: int, of: dict) -> str | None:
+    """A photo whose every file is already filed, byte for byte, as photo `of`: not filed again.
+
+    Never deleted: in move mode it goes to <library>/duplicates (through the
+    journal, like any filing, so `undo` brings it back); in copy mode the
+    original stays where it is and is remembered, so rescans leave it be.
+    """
+    lib.call(lambda db: photos.copy_of(db, photo_id, of["id"]))
+    row = lib.photo(photo_id)
+    twin = of["current_path"]
+    if lib.copy:
+        now = time.time()
+        lib.call(lambda db: photos.skipped(db, photo_id, now))
+        lib.remember(photo_id, [p for p in (row["original_path"], row["pair_original_path"]) if p])
+        log.info("skipped %s: the same bytes are already filed as %s; left where it is",
+                 row["original_path"], twin)
+        return "duplicate"
+    state = _file_into(lib, row, lib.root / DUPLICATES, final_state="duplicate")
+    if state == "duplicate":
+        log.info("skipped %s: the same bytes are already filed as %s", os.path.basename(row["original_path"]), twin)
+    return state
 
 
 def quarantine_file(lib: Library, path: str, reason: str) -> None:
@@ -191,7 +222,8 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
     """Record a completed filing: the photo's new paths, and its sources as seen. Returns the state."""
     row = lib.photo(photo_id)
     if final_state is None:
-        final_state = "quarantined" if Path(placed.get("primary", "")).parent.name == QUARANTINE else "done"
+        folder = Path(placed.get("primary", "")).parent.name
+        final_state = {QUARANTINE: "quarantined", DUPLICATES: "duplicate"}.get(folder, "done")
     primary = placed.get("primary") or row["current_path"]
     pair = placed.get("pair") or row["pair_path"]
     now = time.time()
@@ -199,6 +231,11 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
     def finish(db: Database) -> None:
         with transaction(db):
             photos.filed(db, photo_id, final_state, primary, pair, now)
+            # A copy read every byte: keep its hash, so a later card imported
+            # again is recognised without reading this file.
+            for m in db.query("SELECT role, sha256 FROM moves WHERE photo_id = ? AND role IN ('primary', 'pair')"
+                              " AND sha256 IS NOT NULL ORDER BY id", [photo_id]):
+                photos.hashed(db, photo_id, *((m["sha256"], None) if m["role"] == "primary" else (None, m["sha256"])))
             for m in db.query("SELECT src, dst FROM moves WHERE photo_id = ?", [photo_id]):
                 try:
                     st = os.stat(m["dst"])
@@ -206,10 +243,8 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
                     continue
                 seen.remember(db, m["src"], st, photo_id)
     lib.call(finish)
-    if final_state == "done":
-        log.info("filed %s -> %s", os.path.basename(row["original_path"]), primary)
-    else:
-        log.info("quarantined %s -> %s", os.path.basename(row["original_path"]), primary)
+    verb = {"done": "filed", "quarantined": "quarantined", "duplicate": "moved the copy"}[final_state]
+    log.info("%s %s -> %s", verb, os.path.basename(row["original_path"]), primary)
     return final_state
 
 

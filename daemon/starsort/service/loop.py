@@ -17,9 +17,11 @@ each ending is a function in `library.outcomes`, each state change one in
 """
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,6 +44,21 @@ from .retry import Retries
 log = logging.getLogger("starsort.service")
 
 
+# Seconds from a stop signal to giving up on a clean stop; below the unit's
+# TimeoutStopSec (30) so the thread stacks reach the journal first.
+STOP_GRACE = float(os.environ.get("STARSORT_STOP_GRACE", "20"))
+
+
+def _give_up(why: str) -> None:
+    log.error("%s: exiting without a clean stop (nothing is lost; the next start finishes any filing in hand)."
+              " Where each thread was:", why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(1)
+
+
 class Service:
     def __init__(self, cfg: Config, config_path: Path | None = None, once: bool = False):
         self.cfg = cfg
@@ -62,11 +79,22 @@ class Service:
         self.scanner: Scanner | None = None
         self.retries: Retries | None = None
         self._last_heartbeat = 0.0
+        self._deadline: threading.Timer | None = None
 
     def stop(self, *_: Any) -> None:
-        if not self._stop.is_set():
-            log.info("stopping: finishing the file in hand")
+        if self._stop.is_set():
+            # A second signal: whoever sent it will not wait any longer.
+            _give_up("a second stop signal came")
+        log.info("stopping: finishing the file in hand")
         self._stop.set()
+        # A stop that hangs must still end, and say where it hung, before the
+        # service manager's SIGKILL (TimeoutStopSec) makes it a silent death.
+        # Exiting mid-filing is safe: the journal is built for kill -9.
+        if self._deadline is None:
+            self._deadline = threading.Timer(STOP_GRACE, _give_up,
+                                             args=(f"still running {STOP_GRACE:g} s after the stop signal",))
+            self._deadline.daemon = True
+            self._deadline.start()
 
     def _install_signals(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -123,6 +151,7 @@ class Service:
                 log.error("cannot create %s: %s", self.library / d, e)
 
     def shutdown(self) -> None:
+        crashpoints.hit("shutdown")
         if self.watcher:
             self.watcher.stop()
         if self.pool:
@@ -132,6 +161,9 @@ class Service:
             self.writer.call(lambda db: runs.stopped(db, now))
             self.writer.close()
         log.info("stopped")
+        if self._deadline is not None:
+            self._deadline.cancel()     # in process (`sort`, tests), life goes on after a stop
+            self._deadline.join()
 
     def _record(self, path: str) -> None:
         # From a watchdog thread: hand the path to the writer and return.
@@ -217,6 +249,8 @@ class Service:
                 # Analysis is stored but filing did not happen (a crash, a stop, a full disk).
                 if self.retries.due(row["id"]):
                     pipeline.file_and_rate(self.lib, row["id"])
+                continue
+            if pipeline.before_analysis(self.lib, row):
                 continue
             decision = dispatch.choose(row["original_path"], row["pair_original_path"],
                                        raw_only=self.retries.raw_only(row["id"]))

@@ -76,6 +76,49 @@ def groups(db: Database, max_distance: int) -> list[list[Photo]]:
     return sorted((g for g in by_root.values() if len(g) > 1), key=lambda g: g[0].id)
 
 
+def copy_of(db: Database) -> dict[int, str]:
+    """{photo id: path of the filed photo} for every photo skipped as a byte-identical copy."""
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT d.id, COALESCE(o.current_path, o.original_path) FROM photos d JOIN photos o ON o.id = d.duplicate_of"
+        " WHERE d.state = 'duplicate'")}
+
+
+def exact_groups(db: Database) -> list[list[Photo]]:
+    """Groups of photos with the same bytes: the one filed first, then its copies.
+
+    The copies skipped on import (state 'duplicate') join the photo they copy;
+    filed photos join each other when their content hashes match (filed with
+    `on_import: file`, or before it existed). Only hashed photos are compared,
+    and `library.copies` hashes every photo that shares a size with a filed one.
+    """
+    rows = list(db.query(
+        "SELECT id, COALESCE(current_path, original_path) AS path, phash, sha256, pair_sha256, duplicate_of, state"
+        " FROM photos WHERE state IN ('done', 'duplicate') ORDER BY id"))
+    parent = {r["id"]: r["id"] for r in rows}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(a: int, b: int) -> None:
+        a, b = find(a), find(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    first_with: dict[tuple, int] = {}
+    for r in rows:
+        if r["state"] == "duplicate" and r["duplicate_of"] in parent:
+            join(r["id"], r["duplicate_of"])
+        elif r["state"] == "done" and r["sha256"]:
+            join(r["id"], first_with.setdefault((r["sha256"], r["pair_sha256"]), r["id"]))
+    by_root: dict[int, list[Photo]] = defaultdict(list)
+    for r in rows:
+        by_root[find(r["id"])].append(Photo(r["id"], r["path"], int(r["phash"], 16) if r["phash"] else 0))
+    return sorted((g for g in by_root.values() if len(g) > 1), key=lambda g: g[0].id)
+
+
 def duplicate_of(db: Database, max_distance: int) -> dict[int, str]:
     """{photo id: path of the first photo of its group} for every later member of a group."""
     out: dict[int, str] = {}

@@ -172,6 +172,21 @@ def m002_exif_labels_artifacts(db: Database) -> None:
         """)
 
 
+@migrations()
+def m003_content_hashes(db: Database) -> None:
+    _run_script(db, """
+        -- photos.sha256 is the primary file's SHA-256, pair_sha256 its JPEG's:
+        -- filled when a filing copies the bytes, and otherwise only when a new
+        -- file has the same size as a filed one (library/copies.py), so most
+        -- photos are never hashed by the service.
+        ALTER TABLE photos ADD COLUMN pair_sha256 TEXT;
+        -- A photo skipped as a byte-identical copy (state 'duplicate'): the
+        -- library photo it is a copy of.
+        ALTER TABLE photos ADD COLUMN duplicate_of INTEGER REFERENCES photos(id);
+        CREATE INDEX photos_size_sha ON photos(size, sha256);
+        """)
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.

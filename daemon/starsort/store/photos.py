@@ -6,6 +6,7 @@
        +---- requeue -------+-----------------------------   (a source changed)
     any active state --failed--> failed --(next start: retry_failed)--> queued
     done | quarantined --undone--> undone
+    queued | analysed --copy_of, then filed or skipped--> duplicate   (bytes already filed)
 
 Only these functions change `photos.state`, so the states a photo can be in,
 and how it gets there, are read in one place. They run on the writer
@@ -54,6 +55,23 @@ def filed_in_folder(db: Database, folder: str) -> list[dict]:
     hi = folder + chr(ord(os.sep) + 1)
     return list(db.query("SELECT * FROM photos WHERE original_path >= ? AND original_path < ? AND +state = 'done'"
                          " ORDER BY id DESC", [lo, hi]))
+
+
+def filed_with_size(db: Database, size: int, exclude: int) -> bool:
+    """Whether any filed photo's primary file has this many bytes (the cheap test before hashing)."""
+    return db.execute("SELECT 1 FROM photos WHERE size = ? AND state = 'done' AND id != ? LIMIT 1",
+                      (size, exclude)).fetchone() is not None
+
+
+def unhashed_with_size(db: Database, size: int) -> list[dict]:
+    """Filed photos of this size whose bytes were never hashed (moved by a link, which reads nothing)."""
+    return list(db.query("SELECT id, current_path, pair_path FROM photos"
+                         " WHERE size = ? AND sha256 IS NULL AND state = 'done'", [size]))
+
+
+def filed_with_hash(db: Database, size: int, sha256: str, exclude: int) -> list[dict]:
+    return list(db.query("SELECT * FROM photos WHERE size = ? AND sha256 = ? AND state = 'done' AND id != ?"
+                         " ORDER BY id", [size, sha256, exclude]))
 
 
 def to_dispatch(db: Database, *, skip: list[int], limit: int, scope: str | None) -> list[dict]:
@@ -141,6 +159,7 @@ def _start_over(db: Database, photo_id: int, *, pair: str | None, kind: str, siz
     # shows stars only for filed photos, and bursts re-assign on analysis.
     db.execute("UPDATE photos SET state = 'queued', pair_original_path = ?, kind = ?, size = ?, mtime_ns = ?,"
                " attempts = 0, error = ?, current_path = NULL, pair_path = NULL, xmp_label = NULL,"
+               " sha256 = NULL, pair_sha256 = NULL, duplicate_of = NULL,"
                " queued_at = ?, updated_at = ? WHERE id = ?",
                (pair, kind, size, mtime_ns, error, now, now, photo_id))
 
@@ -149,19 +168,20 @@ def requeue_replaced(db: Database, photo_id: int, *, kind: str, size: int, mtime
     """A failed photo's path holds a new file: the same row, not a new one (two rows
     for one path could file it twice), starts again."""
     db.execute("UPDATE photos SET state = 'queued', kind = ?, size = ?, mtime_ns = ?, attempts = 0, error = NULL,"
-               " updated_at = ? WHERE id = ?", (kind, size, mtime_ns, now, photo_id))
+               " sha256 = NULL, updated_at = ? WHERE id = ?", (kind, size, mtime_ns, now, photo_id))
 
 
 def raw_joins_jpeg(db: Database, photo_id: int, *, raw: str, jpeg: str, size: int, mtime_ns: int,
                    now: float) -> None:
     """A raw settled after its JPEG was queued: the raw becomes the original, the JPEG its pair."""
     db.execute("UPDATE photos SET original_path = ?, pair_original_path = ?, kind = 'raw',"
-               " size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
+               " size = ?, mtime_ns = ?, sha256 = NULL, pair_sha256 = NULL, updated_at = ? WHERE id = ?",
                (raw, jpeg, size, mtime_ns, now, photo_id))
 
 
 def jpeg_joins_raw(db: Database, photo_id: int, jpeg: str, now: float) -> None:
-    db.execute("UPDATE photos SET pair_original_path = ?, updated_at = ? WHERE id = ?", (jpeg, now, photo_id))
+    db.execute("UPDATE photos SET pair_original_path = ?, pair_sha256 = NULL, updated_at = ? WHERE id = ?",
+               (jpeg, now, photo_id))
 
 
 def set_kind(db: Database, photo_id: int, kind: str) -> None:
@@ -220,17 +240,35 @@ def requeue(db: Database, photo_id: int) -> None:
     db.execute("UPDATE photos SET state = 'queued' WHERE id = ?", (photo_id,))
 
 
+def hashed(db: Database, photo_id: int, sha256: str | None, pair_sha256: str | None) -> None:
+    """Its files' content hashes, once something had reason to read them (None: not known)."""
+    db.execute("UPDATE photos SET sha256 = COALESCE(?, sha256), pair_sha256 = COALESCE(?, pair_sha256)"
+               " WHERE id = ?", (sha256, pair_sha256, photo_id))
+
+
+def copy_of(db: Database, photo_id: int, of: int) -> None:
+    """Its bytes are already in the library, as photo `of`; it is skipped, not filed."""
+    db.execute("UPDATE photos SET duplicate_of = ? WHERE id = ?", (of, photo_id))
+
+
+def skipped(db: Database, photo_id: int, now: float) -> None:
+    """A copy left where it lies (copy mode): in starsort's care only as a record."""
+    db.execute("UPDATE photos SET state = 'duplicate', current_path = original_path,"
+               " pair_path = pair_original_path, updated_at = ? WHERE id = ?", (now, photo_id))
+
+
 def filed(db: Database, photo_id: int, state: str, current: str | None, pair: str | None, now: float) -> None:
-    """Filed into a star folder (`done`), or into quarantine; in rate-in-place mode, rated where it lies."""
-    assert state in ("done", "quarantined"), state
+    """Filed into a star folder (`done`), into quarantine, or (a copy already filed) into
+    duplicates; in rate-in-place mode, rated where it lies."""
+    assert state in ("done", "quarantined", "duplicate"), state
     db.execute("UPDATE photos SET state = ?, current_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
                (state, current, pair, now, photo_id))
 
 
 def partner_followed(db: Database, photo_id: int, original: str, current: str, now: float) -> None:
     """A late raw or JPEG joined its already-filed photo."""
-    db.execute("UPDATE photos SET pair_original_path = ?, pair_path = ?, updated_at = ? WHERE id = ?",
-               (original, current, now, photo_id))
+    db.execute("UPDATE photos SET pair_original_path = ?, pair_path = ?, pair_sha256 = NULL, updated_at = ?"
+               " WHERE id = ?", (original, current, now, photo_id))
 
 
 def set_label(db: Database, photo_id: int, label: str | None) -> None:

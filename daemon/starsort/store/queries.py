@@ -33,13 +33,16 @@ LIST_SEPARATOR = "; "
 
 # Internal states mapped onto the report's four: a photo being filed is still queued.
 _STATE = {"queued": "queued", "analysed": "queued", "filing": "queued",
-          "done": "done", "quarantined": "quarantined", "failed": "failed"}
+          "done": "done", "quarantined": "quarantined", "failed": "failed",
+          # A byte-identical copy of a photo already filed (duplicates.on_import: skip).
+          "duplicate": "duplicate"}
 
 
 def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
     """One row per photo in starsort's care. A photo `undo` put back is not (its row
     is history, and becomes the photo's row again if it lands again)."""
     dupes = duplicates.duplicate_of(db, duplicate_distance)
+    dupes.update(duplicates.copy_of(db))
     for r in db.query("SELECT * FROM photos WHERE state != 'undone' ORDER BY id"):
         missing = json.loads(r["exif_missing"]) if r["exif_missing"] is not None else None
         problems = json.loads(r["exif_problems"]) if r["exif_problems"] else []
@@ -74,7 +77,7 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
 
 def _gone(r: dict) -> str | None:
     """Why a filed photo's row no longer matches the disk, if it does not."""
-    if r["state"] not in ("done", "quarantined") or not r["current_path"]:
+    if r["state"] not in ("done", "quarantined", "duplicate") or not r["current_path"]:
         return None
     if os.path.lexists(r["current_path"]):
         return None
@@ -110,7 +113,7 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def status(db: Database) -> dict[str, Any]:
-    by_state = {s: 0 for s in ("queued", "done", "quarantined", "failed")}
+    by_state = {s: 0 for s in ("queued", "done", "quarantined", "failed", "duplicate")}
     undone = 0
     for state, n in db.execute("SELECT state, count(*) FROM photos GROUP BY state"):
         if state == "undone":
@@ -157,8 +160,12 @@ def format_status(s: dict[str, Any]) -> str:
     else:
         lines.append("not running")
     lines.append(f"queue depth: {s['queue_depth']} ({s['settling']} settling)")
-    lines.append("photos: " + ", ".join(f"{k} {v}" for k, v in s["photos"].items())
+    counts = {k: v for k, v in s["photos"].items() if k != "duplicate"}
+    lines.append("photos: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                  + (f" (and {s['undone']} put back by undo)" if s.get("undone") else ""))
+    if s["photos"].get("duplicate"):
+        lines.append(f"skipped: {s['photos']['duplicate']} copies of photos already filed"
+                     " (duplicates.on_import: skip)")
     lines.append("stars:  " + ", ".join(f"{k}★ {v}" for k, v in s["stars"].items()))
     if s["last_error"]:
         lines.append(f"last error: {s['last_error']['at']} {s['last_error']['message']}")
