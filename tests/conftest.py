@@ -4,7 +4,9 @@ any test which leaves a thread running."""
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,10 @@ from starsort.store.db import Writer
 from starsort.store.migrations import migrations
 
 from .helpers import DATA, copy_fixture  # noqa: F401 - defined once in helpers: import them from there, not from here
+
+# The review page's previews, which in-process analysis writes, go to a folder of this run,
+# never into the developer's own ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="starsort-tests-cache-")
 
 # How long a test's new threads get to finish after it before they count as leaked.
 THREAD_GRACE = 2.0

@@ -43,8 +43,11 @@ class Harness:
         self.db = root / "state" / "starsort.db"
         self.config = root / "config.yaml"
         root.mkdir(parents=True, exist_ok=True)
+        # The review page on a free port (never one a real starsort may hold), previews beside the rest.
+        settings = dict(settings)
+        review = {"port": 0, "previews": root / "previews", **settings.pop("review", {})}
         self.config.write_text(config_yaml({"inboxes": f"[{self.inbox}]", "library": self.library,
-                                            "database": self.db, **settings}))
+                                            "database": self.db, **settings, "review": review}))
         self.env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / "cfg"),
                     "XDG_STATE_HOME": str(root / "xdgstate"),
                     "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
@@ -73,6 +76,22 @@ class Harness:
             return []
         finally:
             conn.close()
+
+    def api(self, method: str, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, object]:
+        """The running service's JSON API, as a script uses it: Bearer token, no cookie."""
+        import json
+        import urllib.error
+        import urllib.request
+        [(port,)] = self.query("SELECT review_port FROM service WHERE id = 1")
+        token = (self.db.parent / "review-token").read_text().strip()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
 
     def count(self, sql: str) -> int:
         r = self.query(sql)

@@ -56,6 +56,40 @@ def wait_for(pred: Callable[[], object], timeout: float = 5.0, interval: float =
     return bool(pred())
 
 
+# ---- photos filed in process, as the service files them ----------------------------------------
+
+def analysis_result(photo_id: int, stars: int, scores: list[float], phash: str = "8f3a0b1c2d3e4f50",
+                    captured: str = "2026-11-22T14:00:00", sharpness: float | None = None) -> dict:
+    """A worker's answer for a 600x400 photo with these face scores (none: rated on the frame)."""
+    faces = [{"box": [10.0, 10.0, 110.0, 130.0], "landmarks": [[0, 0]] * 5, "probability": 0.99,
+              "blur_score": s, "blurry": s < 10.0} for s in scores]
+    return {"photo_id": photo_id, "original_size": [600, 400], "decode_source": "jpeg-draft",
+            "captured_at": captured, "camera_model": "TEST", "phash": phash, "faces": faces,
+            "frame_score": 40.0, "stars": stars, "rated_on": "faces" if scores else "frame",
+            "sharpness": sharpness if sharpness is not None else (sum(scores) / len(scores) if scores else 40.0),
+            "exif": {}, "exif_missing": None, "exif_problems": []}
+
+
+def filed(lib, folders, name: str = "DSC00001", *, pair: bool = True, stars: int = 5,
+          scores: list[float] | None = None, sidecar: str | None = None, **result) -> int:
+    """A RAW+JPEG pair (or a JPEG), with `sidecar` as the photographer's own XMP, analysed as
+    `analysis_result` says and filed by the pipeline's own steps; returns its id."""
+    from starsort import pipeline
+    from starsort.store import photos
+    inbox = folders["inbox"]
+    jpeg = copy_fixture("ivan.jpg", inbox, f"{name}.JPG")
+    raw = copy_fixture("two_people.ARW", inbox, f"{name}.ARW") if pair else None
+    if sidecar is not None:
+        (inbox / f"{name}.xmp").write_text(sidecar)
+    now = time.time()
+    photo_id = lib.call(lambda db: photos.queue(db, original=str(raw or jpeg), pair=str(jpeg) if raw else None,
+                                                kind="raw" if raw else "jpeg", size=None, mtime_ns=None, now=now))
+    pipeline.after_analysis(lib, photo_id, analysis_result(photo_id, stars, scores if scores is not None else [50.0],
+                                                           **result))
+    assert lib.photo(photo_id)["state"] == "done"
+    return photo_id
+
+
 # ---- XMP sidecars the tests write ---------------------------------------------------------------
 
 # The smallest sidecar: an empty XMP packet.

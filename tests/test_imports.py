@@ -6,6 +6,8 @@
     library/    files in the library    (store, analysis)
     intake/     the inboxes             (library's names, store)
     pipeline    the order               (analysis, library, store)
+    web/        the review page         (store, and analysis's pure rating rule; never library:
+                                         it only reads, and hands every change to the service)
     service/, cli/                      (anything)
 
 Only analysis/ imports torch: the service, the CLI (and a review page or a
@@ -27,8 +29,9 @@ ALLOWED = {
     "library": {"library", "store", "analysis"},
     "intake": {"intake", "library", "store", "analysis"},
     "pipeline": {"analysis", "library", "store"},
-    "service": {"service", "pipeline", "intake", "library", "store", "analysis"},
-    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis"},
+    "web": {"web", "store", "analysis"},
+    "service": {"service", "pipeline", "intake", "library", "store", "analysis", "web"},
+    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis", "web"},
 }
 SHARED = {"config", "paths", "crashpoints", "__init__", "__main__"}
 TORCH = {"torch", "torchvision", "facenet_pytorch"}
@@ -113,7 +116,7 @@ def test_the_service_and_the_cli_start_without_torch_or_any_decoder():
     import subprocess
     import sys
     heavy = ("torch", "torchvision", "facenet_pytorch", "cv2", "rawpy", "PIL", "imagehash")
-    code = ("import sys, starsort.cli, starsort.service, starsort.pipeline; "
+    code = ("import sys, starsort.cli, starsort.service, starsort.pipeline, starsort.web.app, starsort.web.server; "
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -111,8 +111,10 @@ def test_unit_makes_the_system_read_only_except_the_photo_folders(unit):
     assert "%h/Pictures/starsort" in values(unit, "Service", "ReadWritePaths")
 
 
-def test_unit_allows_no_network_and_no_new_privileges(unit):
-    assert unit.get("Service", "RestrictAddressFamilies") == "AF_UNIX"
+def test_unit_allows_ip_only_on_loopback_for_the_review_page_and_no_new_privileges(unit):
+    assert set(unit.get("Service", "RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    assert unit.get("Service", "IPAddressAllow") == "localhost"
+    assert unit.get("Service", "IPAddressDeny") == "any"
     assert unit.get("Service", "NoNewPrivileges") == "yes"
 
 

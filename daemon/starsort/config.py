@@ -167,6 +167,24 @@ class DuplicatesConfig(Section):
         "rate-in-place mode rates every file where it lies.")
 
 
+class ReviewConfig(Section):
+    enabled: bool = Field(
+        True, description="Serve the review page (and its JSON API) from the running service, on loopback only.")
+    port: int = Field(
+        8765, ge=0, le=65535,
+        description="TCP port of the review page on 127.0.0.1 and ::1; 0 picks a free one (`starsort review "
+        "--url` prints where).")
+    previews: Path = Field(
+        default_factory=paths.default_previews,
+        description="Where the analysis workers keep the page's previews (about 400 px and 2048 px JPEGs, "
+        "about 0.5 MB a photo); a cache: deleting it only costs making them again.")
+
+    @field_validator("previews")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return paths.expand(v)
+
+
 class Config(Section):
     inboxes: list[Path] = Field(
         default_factory=lambda: [paths.default_inbox()],
@@ -196,6 +214,8 @@ class Config(Section):
     exif: ExifConfig = Field(default_factory=ExifConfig, description="EXIF validation, for the report.")
     duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig,
                                          description="Duplicate photos across the library.")
+    review: ReviewConfig = Field(default_factory=ReviewConfig,
+                                 description="The review page: every decision with its evidence, overruled with one key.")
 
     @field_validator("inboxes", mode="before")
     @classmethod
@@ -369,6 +389,7 @@ _EXAMPLE_OVERRIDES = {
     "inboxes": ["~/Pictures/starsort/inbox"],
     "library": "~/Pictures/starsort/library",
     "database": "$XDG_STATE_HOME/starsort/starsort.db",
+    "previews": "$XDG_CACHE_HOME/starsort/previews",
 }
 
 
@@ -393,7 +414,7 @@ def _render_model(model: type[BaseModel], indent: int, overrides: dict) -> list[
             out.append("")
             out.append(f"{pad}# {desc}")
             out.append(f"{pad}{name}:")
-            out.extend(_render_model(type(value), indent + 1, {}))
+            out.extend(_render_model(type(value), indent + 1, overrides))
             continue
         if name in overrides:
             value = overrides[name]

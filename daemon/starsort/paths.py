@@ -28,6 +28,20 @@ def state_home() -> Path:
     return _xdg("XDG_STATE_HOME", ".local/state")
 
 
+def cache_home() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache")
+
+
+def default_previews() -> Path:
+    return cache_home() / "starsort" / "previews"
+
+
+def preview_file(root: Path, key: str, size: str) -> Path:
+    """Where the preview of `size` (s, l or full) with this key lies: the analysis workers
+    write it, the review page serves it; 256 subfolders keep each folder small."""
+    return Path(root) / key[:2] / f"{key}-{size}.jpg"
+
+
 def default_config_file() -> Path:
     return config_home() / "starsort" / "config.yaml"
 
@@ -67,6 +81,7 @@ def expand(p: Path | str) -> Path:
     env = dict(os.environ)
     env.setdefault("XDG_STATE_HOME", str(state_home()))
     env.setdefault("XDG_CONFIG_HOME", str(config_home()))
+    env.setdefault("XDG_CACHE_HOME", str(cache_home()))
     for k, v in env.items():
         s = s.replace("${" + k + "}", v)
     import re

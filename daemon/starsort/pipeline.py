@@ -8,7 +8,7 @@ One photo's way from the inbox to its star folder:
   before_analysis    a copy of a photo already filed stops here   (the deciding thread)
   analysis/dispatch  which file to decode, judged by its bytes
   [a worker process]
-      DECODE_AHEAD   decode -> exif -> phash                       (a thread, one photo ahead)
+      DECODE_AHEAD   decode -> exif -> phash -> preview            (a thread, one photo ahead)
       DETECT         faces -> blur -> rate                          (torch)
   [the deciding thread, the one writer]
       after_analysis store -> bursts -> file -> ratings
@@ -34,7 +34,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .analysis.job import Context, Job, Stage
-from .library import bursts, copies, outcomes, ratings, recovery
+from .library import bursts, copies, outcomes, overrides, ratings, recovery
 from .library.context import Library
 from .library.names import stars_text
 from .store import results
@@ -48,14 +48,20 @@ log = logging.getLogger("starsort.pipeline")
 # The analysis stages, by module name under starsort.analysis, in order.
 # In the worker, one photo ahead of the detector: these release the GIL
 # (libjpeg, LibRaw, OpenCV), so they overlap with torch on the other core.
-_DECODE_AHEAD = ("decode", "exif", "phash")
+_DECODE_AHEAD = ("decode", "exif", "phash", "preview")
 # In the worker, after those: MTCNN, then what is judged from its faces.
 _DETECT = ("faces", "blur", "rate")
+# For a photo analysed before the review page had previews: only these.
+_PREVIEW_ONLY = ("decode", "preview")
 # What a worker process is started with (analysis.worker.Pool's `stages`).
 # By name, so the service never imports a decoder: only workers hold
 # libjpeg, LibRaw and OpenCV, and only workers read untrusted pixels.
 WORKER_STAGES = (tuple(f"{__package__}.analysis.{n}" for n in _DECODE_AHEAD),
-                 tuple(f"{__package__}.analysis.{n}" for n in _DETECT))
+                 tuple(f"{__package__}.analysis.{n}" for n in _DETECT),
+                 tuple(f"{__package__}.analysis.{n}" for n in _PREVIEW_ONLY))
+# The review page on its own (`starsort review`, the service stopped): a
+# worker that only makes previews, and never loads torch.
+PREVIEW_WORKER_STAGES = ((), (), WORKER_STAGES[2])
 
 
 def _stages(names: tuple[str, ...]) -> tuple[Stage, ...]:
@@ -118,6 +124,11 @@ def file_and_rate(lib: Library, photo_id: int) -> None:
 
 
 def recover(lib: Library) -> None:
-    """Start-up: finish the filings a crash interrupted, then rate those that reached a star folder."""
+    """Start-up: finish the filings a crash interrupted, then rate those that reached a star folder;
+    take the photographer's moves made while starsort was stopped as their decisions; and put
+    any photo whose rating changed but whose move did not happen (a crash between) where it belongs."""
     for photo_id in recovery.recover(lib):
         ratings.write(lib, photo_id)
+    for src, dst in overrides.moved_while_stopped(lib):
+        overrides.moved_by_hand(lib, src, dst)
+    overrides.place_misplaced(lib)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -92,19 +93,28 @@ def _loopback(table: str, local: str) -> bool:
     return addr.endswith("7F")  # 127.x.x.x, stored little-endian
 
 
-@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc/<pid>/net")
-def test_the_daemon_and_its_workers_listen_on_no_network_socket(daemon):
-    pids = _descendants(daemon.proc.pid)
-    assert len(pids) >= 2, f"expected the service and at least one worker, found {pids}"
+def _listening(pid: int) -> tuple[list[tuple[str, str, str, int]], set[int], list[int]]:
+    """(listening inet sockets of pid and its children, every socket inode they hold, their pids)."""
+    pids = _descendants(pid)
     inodes = {i for p in pids for i in _socket_inodes(p)}
-    exposed = []
-    for table, local, state, inode in _inet_sockets(daemon.proc.pid):
-        if inode not in inodes:
-            continue
-        listening = (table.startswith("tcp") and state == "0A") or table.startswith(("udp", "raw"))
-        if listening and not _loopback(table, local):
-            exposed.append((table, local, state))
-    assert not exposed, f"network sockets bound by starsort: {exposed}"
+    listening = [(t, a, st, i) for t, a, st, i in _inet_sockets(pid) if i in inodes
+                 and ((t.startswith("tcp") and st == "0A") or t.startswith(("udp", "raw")))]
+    return listening, inodes, pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc/<pid>/net")
+def test_the_only_listening_socket_is_the_review_page_on_loopback_held_by_the_service(daemon):
+    listening, inodes, pids = _listening(daemon.proc.pid)
+    assert len(pids) >= 2, f"expected the service and at least one worker, found {pids}"
+    [(port,)] = daemon.query("SELECT review_port FROM service")
+    assert port, "the review page is on by default"
+    exposed = [(t, a, st) for t, a, st, _ in listening if not _loopback(t, a)]
+    assert not exposed, f"network sockets bound by starsort beyond loopback: {exposed}"
+    assert {int(a.split(":")[1], 16) for _, a, _, _ in listening} == {port}
+    assert {t for t, *_ in listening} <= {"tcp", "tcp6"}
+    # Held by the service only: a worker decoding a hostile file holds no socket it could answer on.
+    service_sockets = _socket_inodes(daemon.proc.pid)
+    assert all(i in service_sockets for *_, i in listening)
     # The check can see the sockets it looks for: the service talks to its
     # workers over socketpairs, which must show up as unix sockets.
     unix = {int(line.split()[6]) for line in Path("/proc/net/unix").read_text().splitlines()[1:]}
@@ -112,7 +122,23 @@ def test_the_daemon_and_its_workers_listen_on_no_network_socket(daemon):
     listening_unix = [line for line in Path("/proc/net/unix").read_text().splitlines()[1:]
                       if int(line.split()[6]) in inodes and int(line.split()[3], 16) & 0x10000]
     assert not listening_unix, f"listening unix sockets: {listening_unix}"
-    record_result("no listening sockets", processes=len(pids), sockets=len(inodes))
+    record_result("only the review page listens, on loopback", processes=len(pids), sockets=len(inodes),
+                  listening=len(listening))
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc/<pid>/net")
+def test_with_the_review_page_turned_off_nothing_listens_at_all(tmp_path):
+    from ..daemon import Daemon
+    d = Daemon(tmp_path, analyser="tests.faults.doubles:serve")
+    d.config.write_text(d.config.read_text().replace("review:\n", "review:\n  enabled: false\n"))
+    d.start()
+    try:
+        d.wait(d.started, what="the service to start")
+        d.wait(lambda: "ready: 1 analysis worker(s)" in d.tail(10**6), what="the worker")
+        listening, inodes, _ = _listening(d.proc.pid)
+        assert inodes and listening == []
+    finally:
+        d.close()
 
 
 def test_the_socket_check_would_see_a_listening_socket():
@@ -255,10 +281,14 @@ def test_exif_strings_never_steer_a_path_out_of_the_library(daemon):
     assert row["camera_model"].startswith("../../EVILMODEL"), row["camera_model"][:80]
     # Nothing appeared outside the library, the database folder and the daemon's own log.
     after = tree_digest(root)
+    previews = str(daemon.root / "previews")
     allowed = (str(daemon.library) + os.sep, str(daemon.db.parent) + os.sep, str(daemon.logfile),
-               str(daemon.inbox) + os.sep)
+               str(daemon.inbox) + os.sep, previews)
     new = [p for p in after if p not in before and not p.startswith(allowed)]
     assert new == [], new
+    # The review page's preview cache names files by a hash, never by anything the file carries.
+    cached = [p[len(previews) + 1:] for p in after if p.startswith(previews + os.sep)]
+    assert cached and all(re.fullmatch(r"[0-9a-f]{2}(/[0-9a-f]{24}-(s|l|full)\.jpg)?", c) for c in cached), cached
     assert not [p for p in after if "EVIL" in p]
     assert not [n for n in set(os.listdir("/tmp")) - tmp_before if "EVIL" in n]
     assert daemon.proc.poll() is None

@@ -110,7 +110,9 @@ def run(job: Job, ctx: Context) -> None:
         meta = _pillow_metadata(exif)
         job.decode_source = "jpeg-draft"
     elif job.kind == "raw":
-        pixels, original, job.decode_source = _decode_raw(job.path, os.path.getsize(job.path), cfg)
+        pixels, original, job.decode_source, embedded = _decode_raw(job.path, os.path.getsize(job.path), cfg)
+        if embedded is not None:
+            job.embedded_jpeg, job.embedded_orientation = embedded
         meta = _raw_metadata(job.path)
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
@@ -269,7 +271,9 @@ def _pillow_metadata(exif: Image.Exif | None) -> dict[str, Any]:
 
 # ---- raw ----------------------------------------------------------------------
 
-def _decode_raw(path: str, file_size: int, cfg: AnalysisConfig) -> tuple[np.ndarray, tuple[int, int], str]:
+def _decode_raw(path: str, file_size: int, cfg: AnalysisConfig
+                ) -> tuple[np.ndarray, tuple[int, int], str, tuple[bytes, int] | None]:
+    """(pixels, upright original size, decode source, (the embedded JPEG, its orientation) or None)."""
     import rawpy
 
     try:
@@ -287,7 +291,10 @@ def _decode_raw(path: str, file_size: int, cfg: AnalysisConfig) -> tuple[np.ndar
             raw.unpack()  # the integrity read: see the module docstring
             preview = _preview(raw, path, sensor, orientation, cfg)
             if preview is not None:
-                return preview, original, "raw-preview"
+                # The camera's JPEG bytes ride along (no decode): the review
+                # page shows them as the raw's full size.
+                pixels, embedded = preview
+                return pixels, original, "raw-preview", embedded
             rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     except BadInput:
         raise
@@ -296,7 +303,7 @@ def _decode_raw(path: str, file_size: int, cfg: AnalysisConfig) -> tuple[np.ndar
         raise BadInput(f"{reason} ({type(e).__name__}: {_libraw_msg(e)})") from None
     if not rgb.any():
         raise BadInput("no image data: every pixel of the raw is zero (image data missing or stripped)")
-    return np.ascontiguousarray(rgb), original, "raw-half"
+    return np.ascontiguousarray(rgb), original, "raw-half", None
 
 
 def _check_has_pixel_data(raw: rawpy.RawPy, file_size: int) -> None:
@@ -313,8 +320,9 @@ def _check_has_pixel_data(raw: rawpy.RawPy, file_size: int) -> None:
 
 
 def _preview(raw: rawpy.RawPy, path: str, sensor: tuple[int, int], orientation: int,
-             cfg: AnalysisConfig) -> np.ndarray | None:
-    """The embedded preview, upright, or None if there is none big enough."""
+             cfg: AnalysisConfig) -> tuple[np.ndarray, tuple[bytes, int] | None] | None:
+    """The embedded preview, upright, and the camera's JPEG of it with the orientation it needs
+    (None for a bitmap preview); None if there is no preview big enough."""
     import rawpy
 
     try:
@@ -337,7 +345,7 @@ def _preview(raw: rawpy.RawPy, path: str, sensor: tuple[int, int], orientation: 
             # Orientation from the raw, not the preview's own EXIF.
             pixels, _, _ = _decode_jpeg(thumb.data, cfg.max_px * DRAFT_UNDERSHOOT, cfg.max_image_pixels,
                                         "preview JPEG", o)
-            return pixels
+            return pixels, (bytes(thumb.data), o)
         except BadInput as e:
             log.info("%s: %s; demosaicing instead", path, e)
             return None
@@ -345,7 +353,7 @@ def _preview(raw: rawpy.RawPy, path: str, sensor: tuple[int, int], orientation: 
         a = np.asarray(thumb.data)
         if a.ndim == 3 and a.shape[2] >= 3 and a.dtype == np.uint8 and max(a.shape[:2]) >= cfg.min_preview_px:
             o = _preview_orientation((a.shape[1], a.shape[0]), sensor, orientation, path)
-            return _orient(a[..., :3], o)
+            return _orient(a[..., :3], o), None
     return None
 
 

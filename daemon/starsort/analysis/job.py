@@ -75,6 +75,14 @@ class Job:
     faces: list[Face] = field(default_factory=list)
     frame_score: float | None = None         # normalised sharpness of the whole frame
 
+    # preview (for the review page; written to disk, only its name travels)
+    preview: str | None = None               # key of the files under review.previews
+    preview_only: bool = False               # a photo analysed before: only its previews are wanted
+    # A raw's embedded preview, as the camera wrote it, and how to turn it
+    # upright: the review page's "full size" of a raw.
+    embedded_jpeg: bytes | None = None
+    embedded_orientation: int = 1
+
     # rate
     stars: int | None = None
     rated_on: str | None = None              # "faces" | "frame"
@@ -97,6 +105,7 @@ class Job:
             "exif": self.exif,
             "exif_missing": self.exif_missing,
             "exif_problems": self.exif_problems,
+            "preview": self.preview,
         }
 
 

@@ -43,11 +43,15 @@ DEPTH = 2
 
 
 def _serve(conn: Connection, config_json: str, torch_threads: int,
-           decode_ahead_names: tuple[str, ...], detect_names: tuple[str, ...]) -> None:
-    """Worker main: prepare every stage once, then answer (photo_id, path, kind) requests.
+           decode_ahead_names: tuple[str, ...], detect_names: tuple[str, ...],
+           preview_names: tuple[str, ...] = ()) -> None:
+    """Worker main: prepare every stage once, then answer (photo_id, path, kind[, "preview"]) requests.
 
     The stages are named modules; `decode_ahead` runs in a thread, one photo
-    ahead of `detect`. The pipeline says which stages go where.
+    ahead of `detect`. The pipeline says which stages go where. A request
+    marked "preview" (a photo analysed before previews existed) runs only
+    `preview_names`; a worker started with no `detect` stages (the review
+    page on its own) never loads torch.
     """
     # Imports live here so the service process never loads torch.
     import signal
@@ -61,15 +65,17 @@ def _serve(conn: Connection, config_json: str, torch_threads: int,
 
     from ..config import Config
 
-    import torch
-    torch.set_num_threads(max(1, torch_threads))
+    if detect_names:
+        import torch
+        torch.set_num_threads(max(1, torch_threads))
     decode_ahead: tuple[Stage, ...] = tuple(importlib.import_module(n) for n in decode_ahead_names)
     detect: tuple[Stage, ...] = tuple(importlib.import_module(n) for n in detect_names)
+    preview_only: tuple[Stage, ...] = tuple(importlib.import_module(n) for n in preview_names)
     cfg = Config.model_validate_json(config_json)
     ctx = Context(config=cfg)
     t1 = time.perf_counter()
     try:
-        for stage in (*decode_ahead, *detect):
+        for stage in dict.fromkeys((*decode_ahead, *detect, *preview_only)):
             prepare = getattr(stage, "prepare", None)
             if prepare is not None:
                 prepare(ctx)
@@ -86,14 +92,15 @@ def _serve(conn: Connection, config_json: str, torch_threads: int,
             conn.send(msg)
 
     def start(req: tuple) -> Any:
-        photo_id, path, kind = req
+        photo_id, path, kind, *mode = req
         job = Job(photo_id=photo_id, path=path, kind=kind)
+        job.preview_only = mode == ["preview"]
 
         def run_early() -> tuple[Job, float]:
             t = time.perf_counter()
             send(("decoding", photo_id))
             try:
-                for stage in decode_ahead:
+                for stage in (preview_only if job.preview_only else decode_ahead):
                     stage.run(job, ctx)
             finally:
                 send(("decoded", photo_id))
@@ -117,11 +124,14 @@ def _serve(conn: Connection, config_json: str, torch_threads: int,
             if conn.poll():
                 req = receive()
                 nxt = start(req) if req is not None else None
-            for stage in detect:
-                stage.run(job, ctx)
-            res: dict[str, Any] = job.result()
-            res["seconds"] = round(time.perf_counter() - t_start, 3)
-            send((Status.OK, res))
+            if job.preview_only:
+                send((Status.OK, {"photo_id": job.photo_id, "preview": job.preview, "preview_only": True}))
+            else:
+                for stage in detect:
+                    stage.run(job, ctx)
+                res: dict[str, Any] = job.result()
+                res["seconds"] = round(time.perf_counter() - t_start, 3)
+                send((Status.OK, res))
         except BadInput as e:
             send((Status.BAD, str(e)))
         except FileNotFoundError as e:
@@ -147,7 +157,7 @@ class Task:
 
 class Worker:
     def __init__(self, ctx: mp.context.BaseContext, config_json: str, torch_threads: int,
-                 stages: tuple[tuple[str, ...], tuple[str, ...]], serve=None):
+                 stages: tuple[tuple[str, ...], ...], serve=None):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=serve or _serve, args=(child, config_json, torch_threads, *stages),
                                 name="starsort-worker", daemon=True)
@@ -169,8 +179,8 @@ class Pool:
     """A fixed number of workers; `poll()` returns finished results and crash reports."""
 
     def __init__(self, config_json: str, size: int, timeout: float,
-                 stages: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()), serve=None):
-        # `stages` names the (decode-ahead, detect) stage modules, from the pipeline. `serve`
+                 stages: tuple[tuple[str, ...], ...] = ((), ()), serve=None):
+        # `stages` names the (decode-ahead, detect, preview-only) stage modules, from the pipeline. `serve`
         # replaces the worker's main function; tests inject crashing doubles.
         self._serve = serve
         self.stages = stages
@@ -205,14 +215,14 @@ class Pool:
     def busy(self) -> int:
         return sum(1 for w in self.workers if w.tasks)
 
-    def submit(self, photo_id: int, path: str, kind: str) -> bool:
+    def submit(self, photo_id: int, path: str, kind: str, preview_only: bool = False) -> bool:
         # The least loaded worker: an idle one starts at once.
         free = [w for w in self.workers if w.ready and len(w.tasks) < DEPTH]
         if not free:
             return False
         w = min(free, key=lambda w: len(w.tasks))
         w.tasks.append(Task(photo_id, path, kind, None if w.tasks else time.monotonic()))
-        w.conn.send((photo_id, path, kind))
+        w.conn.send((photo_id, path, kind, "preview") if preview_only else (photo_id, path, kind))
         return True
 
     def in_flight(self) -> list[int]:

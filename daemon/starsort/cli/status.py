@@ -19,7 +19,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
     Example: starsort status --json
     """
     from ..store import queries as report
+    from ..store import settings
     cfg, _ = load(config_path)
     db = open_readonly(cfg)
     s = report.status(db)
+    s["settings"] = settings.in_force(db, cfg)[1]
     click.echo(json.dumps(s, indent=2) if as_json else report.format_status(s), nl=as_json)

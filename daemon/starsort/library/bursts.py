@@ -199,9 +199,13 @@ def repick(db: Database, cluster_id: int) -> int | None:
     is found inconsistent. Returns the pick's id (None if the cluster was
     deleted). Call inside a transaction.
     """
+    # A pick the photographer chose stays while it is in the burst; else the
+    # sharpest frame the photographer has not rejected.
     row = db.execute(
-        "SELECT id, (SELECT count(*) FROM photos WHERE cluster_id = ?) FROM photos"
-        " WHERE cluster_id = ? ORDER BY sharpness IS NULL, sharpness DESC, id LIMIT 1",
+        "SELECT p.id, (SELECT count(*) FROM photos WHERE cluster_id = ?) FROM photos p"
+        " LEFT JOIN clusters c ON c.id = p.cluster_id"
+        " WHERE p.cluster_id = ? ORDER BY (c.pick_by = 'photographer' AND c.pick_photo_id = p.id) DESC,"
+        " p.rejected, p.sharpness IS NULL, p.sharpness DESC, p.id LIMIT 1",
         [cluster_id, cluster_id],
     ).fetchone()
     if row is None:
@@ -223,15 +227,17 @@ def repick(db: Database, cluster_id: int) -> int | None:
 def _join(db: Database, photo_id: int, sharpness: float | None, cluster_id: int) -> bool:
     db.execute("UPDATE photos SET cluster_id = ?, is_pick = 0 WHERE id = ?", [cluster_id, photo_id])
     row = db.execute(
-        "SELECT c.pick_photo_id, p.sharpness, p.cluster_id FROM clusters c"
+        "SELECT c.pick_photo_id, p.sharpness, p.cluster_id, c.pick_by, p.rejected FROM clusters c"
         " LEFT JOIN photos p ON p.id = c.pick_photo_id WHERE c.id = ?",
         [cluster_id],
     ).fetchone()
     if row is None or row[0] is None or row[2] != cluster_id:
         # Missing cluster row or a pick that left: rebuild rather than guess.
         return repick(db, cluster_id) == photo_id
-    pick_id, pick_sharpness, _ = row
-    if _rank(sharpness, photo_id) > _rank(pick_sharpness, pick_id):
+    pick_id, pick_sharpness, _, pick_by, pick_rejected = row
+    # Nothing automatic overrules the photographer: a sharper frame landing
+    # later does not take the pick they chose.
+    if pick_by != "photographer" and (pick_rejected or _rank(sharpness, photo_id) > _rank(pick_sharpness, pick_id)):
         db.execute("UPDATE photos SET is_pick = 0 WHERE id = ?", [pick_id])
         db.execute("UPDATE photos SET is_pick = 1 WHERE id = ?", [photo_id])
         db.execute(

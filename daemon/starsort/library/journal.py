@@ -156,6 +156,14 @@ class Filer:
         return self.call(lambda db: [r[0] for r in db.execute(
             "SELECT DISTINCT photo_id FROM moves WHERE state != 'done' ORDER BY photo_id")])
 
+    def record_done(self, photo_id: int, role: str, src: str, dst: str) -> None:
+        """Journal a move that already happened (the photographer moved a file by hand),
+        so the chain from the inbox to where the file is now stays complete."""
+        now = time.time()
+        self.call(lambda db: db.execute(
+            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 0, 'done', ?, ?)", (photo_id, role, src, dst, now, now)))
+
     def sweep_temp_files(self) -> int:
         """Remove temp files a crash left in the library; their sources are still intact."""
         n = 0
@@ -169,3 +177,36 @@ class Filer:
         if n:
             log.info("removed %d leftover temp file(s) from the library", n)
         return n
+
+
+def collapse(db: Database, photo_id: int) -> None:
+    """Fold a photo's finished hops into one move per file: inbox -> 5-stars followed by
+    5-stars -> 2-stars becomes inbox -> 2-stars.
+
+    A photo refiled by an override moves again inside the library. Undo,
+    duplicate detection and the report all read one row per source, from the
+    inbox to where the file is now; this keeps that true however often the
+    photographer changes their mind. A hop with no earlier one (a sidecar or
+    JPEG starsort itself wrote into the library) is not a move back to make:
+    its `artifacts` row follows the file instead. Call inside a transaction;
+    idempotent, so recovery can run it again after a crash.
+    """
+    rows = list(db.query("SELECT id, src, dst, state FROM moves WHERE photo_id = ? ORDER BY id", [photo_id]))
+    if any(r["state"] != "done" for r in rows):
+        return
+    heads: dict[str, dict] = {}          # where a file is now -> the move that brought it from the inbox
+    for r in rows:
+        head = heads.pop(r["src"], None)
+        if head is not None:
+            db.execute("DELETE FROM moves WHERE id = ?", [r["id"]])
+            db.execute("UPDATE moves SET dst = ? WHERE id = ?", [r["dst"], head["id"]])
+            head["dst"] = r["dst"]
+            heads[r["dst"]] = head
+        elif db.execute("SELECT 1 FROM artifacts WHERE path = ?", [r["src"]]).fetchone() is not None:
+            db.execute("DELETE FROM moves WHERE id = ?", [r["id"]])
+        else:
+            heads[r["dst"]] = r
+            continue
+        # Whatever starsort recorded about the file (a sidecar it wrote, the
+        # rating inside a JPEG, a converted JPEG) follows it.
+        db.execute("UPDATE artifacts SET path = ? WHERE path = ?", [r["dst"], r["src"]])

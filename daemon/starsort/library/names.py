@@ -17,6 +17,8 @@ from ..analysis.filetype import JPEG_EXTS, RAW_EXTS
 QUARANTINE = "quarantine"
 # Copies of photos already filed (duplicates.on_import: skip, move mode).
 DUPLICATES = "duplicates"
+# Photos the photographer rejected (xmp:Rating -1): set aside, never deleted.
+REJECTED = "rejected"
 TEMP_PREFIX = ".starsort-"
 
 
@@ -34,6 +36,19 @@ def stars_text(stars: int | None) -> str:
 
 def star_folder(stars: int) -> str:
     return "1-star" if stars == 1 else f"{stars}-stars"
+
+
+def folder_for(stars: int, rejected: bool) -> str:
+    """The library folder a filed photo belongs in."""
+    return REJECTED if rejected else star_folder(stars)
+
+
+def stars_of_folder(name: str) -> int | None:
+    """5 for '5-stars', 1 for '1-star'; None for any other folder."""
+    for s in range(1, 6):
+        if name == star_folder(s):
+            return s
+    return None
 
 
 @dataclass

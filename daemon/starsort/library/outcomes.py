@@ -4,6 +4,7 @@
     quarantine      into <library>/quarantine, with the reason
     quarantine_file a file that is not a photo of its own
     duplicate       a copy of a photo already filed: into <library>/duplicates, or left where it is
+    refile          a filed photo into another folder of the library (an override, a re-rate)
     follow          a late raw, JPEG or sidecar joins its already-filed photo
     fail            given up on for this run; retried at the next start
     vanished        the user took the file away before it was filed
@@ -26,7 +27,7 @@ from sqlite_utils import Database
 
 from ..store import photos, seen
 from ..store.db import transaction
-from . import copies, ratings
+from . import copies, journal, ratings
 from .context import Library
 from .fsops import Collision, SourceChanged
 from .names import DUPLICATES, QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder, stars_text
@@ -83,6 +84,49 @@ def duplicate(lib: Library, photo_id: int, of: dict) -> str | None:
     if state == "duplicate":
         log.info("skipped %s: the same bytes are already filed as %s", os.path.basename(row["original_path"]), twin)
     return state
+
+
+def refile(lib: Library, photo_id: int, dest: Path) -> bool:
+    """Move a filed photo, with its pair, its sidecars and any JPEG converted from it,
+    into another folder of the library, through the journal; True once it is there.
+
+    The same journal as the first filing, so a crash half-way is finished at
+    the next start and `undo` takes the photo from wherever it now is back to
+    its inbox. In rate-in-place mode nothing moves. A filing that cannot
+    happen (disk full) is logged and leaves the photo where it was.
+    """
+    row = lib.photo(photo_id)
+    if lib.in_place or row["state"] != "done" or not row["current_path"]:
+        return False
+    if Path(row["current_path"]).parent == dest:
+        return True
+    group = [Member("primary", row["current_path"])]
+    if row["pair_path"]:
+        group.append(Member("pair", row["pair_path"]))
+    group += [Member("sidecar", p) for p in find_sidecars([m.src for m in group])
+              if p not in {m.src for m in group}]
+    converted = lib.call(lambda db: [r[0] for r in db.execute(
+        "SELECT path FROM artifacts WHERE photo_id = ? AND kind = 'converted'", [photo_id])])
+    group += [Member("converted", p) for p in converted if p not in {m.src for m in group}]
+    group = [m for m in group if os.path.lexists(m.src)]
+    if not any(m.role == "primary" for m in group):
+        lib.event("WARNING", f"cannot move {row['current_path']}: it is no longer there")
+        return False
+    try:
+        placed = lib.filer.file(photo_id, group, dest, copy=False)
+    except (SourceChanged, OSError) as exc:
+        if not lib.filer.committed(photo_id):
+            unplan(lib, photo_id)
+            lib.call(lambda db: photos.filing_ended(db, photo_id))
+            lib.event("ERROR", f"cannot move {row['current_path']} into {dest}: {exc}")
+            return False
+        # Sources began to leave: only finishing it is safe, and the next
+        # start's recovery does that if this cannot.
+        lib.event("ERROR", f"moving {row['current_path']} into {dest} was cut short ({exc}); it is finished"
+                  " at the next start")
+        return False
+    finish_filing(lib, photo_id, placed, "done")
+    return True
 
 
 def quarantine_file(lib: Library, path: str, reason: str) -> None:
@@ -231,6 +275,7 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
     def finish(db: Database) -> None:
         with transaction(db):
             photos.filed(db, photo_id, final_state, primary, pair, now)
+            journal.collapse(db, photo_id)
             # A copy read every byte: keep its hash, so a later card imported
             # again is recognised without reading this file.
             for m in db.query("SELECT role, sha256 FROM moves WHERE photo_id = ? AND role IN ('primary', 'pair')"
@@ -243,7 +288,10 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
                     continue
                 seen.remember(db, m["src"], st, photo_id)
     lib.call(finish)
-    verb = {"done": "filed", "quarantined": "quarantined", "duplicate": "moved the copy"}[final_state]
+    if row["state"] in ("filing", "done") and row["current_path"] and row["current_path"] != primary:
+        verb = "moved"          # a refiling: from one library folder to another
+    else:
+        verb = {"done": "filed", "quarantined": "quarantined", "duplicate": "moved the copy"}[final_state]
     log.info("%s %s -> %s", verb, os.path.basename(row["original_path"]), primary)
     return final_state
 

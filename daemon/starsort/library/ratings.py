@@ -35,7 +35,7 @@ def write_xmp(lib: Library, photo_id: int, files: list[str], label_only: bool = 
     stars = row["stars"]
     if not x.enabled or not stars:
         return
-    rating = xmp.REJECTED if int(stars) == 1 and x.rate_rejects_as == -1 else int(stars)
+    rating = xmp.REJECTED if row["rejected"] or (int(stars) == 1 and x.rate_rejects_as == -1) else int(stars)
     label = x.pick_label if is_burst_pick(lib, row) else None
     unlabel = row["xmp_label"] if label is None else None
     if label_only:

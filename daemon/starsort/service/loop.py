@@ -1,11 +1,18 @@
 """The service's loop: start up, turn the intake and the workers over, and stop cleanly.
 
     start-up: migrate -> recover interrupted moves -> sweep temp files -> scan
+              -> the review page (a thread) and the library's move watch
     loop:     settle (inbox -> queued photos)
               dispatch queued photos to analysis workers
               each answer -> pipeline.after_analysis (store, bursts, file, ratings)
+              the photographer's requests (the review page, moves by hand)
+              previews for photos analysed before there were any, when idle
               rescan every rescan_interval; restart dead observers; heartbeat
     SIGTERM:  stop intake, finish the filing in hand, stop workers, exit 0
+
+`review_only` is `starsort review` with the service stopped: the same loop
+without the inboxes and without analysis, so the page's overrides have the
+same journal and guarantees.
 
 This thread is the only one that decides; the watcher threads only record
 paths and the writer thread only writes. A photo in analysis stays `queued`
@@ -34,11 +41,13 @@ from ..analysis.worker import Pool
 from ..config import Config, creates_inbox
 from ..intake import pairing, settle, watcher
 from ..intake.scan import Scanner
-from ..library import outcomes
+from ..library import outcomes, rerate
 from ..library.context import Library
 from ..library.names import QUARANTINE, star_folder
-from ..store import photos, runs
+from ..library.watch import LibraryWatch
+from ..store import photos, runs, settings
 from ..store.db import Writer, transaction
+from .requests import Requests
 from .retry import Retries
 
 log = logging.getLogger("starsort.service")
@@ -60,10 +69,27 @@ def _give_up(why: str) -> None:
 
 
 class Service:
-    def __init__(self, cfg: Config, config_path: Path | None = None, once: bool = False):
+    def __init__(self, cfg: Config, config_path: Path | None = None, once: bool = False,
+                 review_only: bool = False):
+        # The config as config.yaml says it; `cfg` is the one in force, with
+        # what the photographer set from the review page (store.settings).
+        self.cfg_file = cfg
         self.cfg = cfg
         self.config_path = config_path
         self.once = once
+        self.review_only = review_only
+        # The review page and the library's move watch serve a running service
+        # (or `starsort review`), not a one-off `--once` or `sort`.
+        self.serve_page = not once
+        self.requests = Requests()
+        self.web = None
+        self.library_watch: LibraryWatch | None = None
+        self.settings_in_force: dict = {}
+        # Told the page's port once it listens (`starsort review` prints the address).
+        self.on_page = None
+        # Photos whose worker job makes only previews: their answers are not analyses.
+        self._previews: set[int] = set()
+        self._previews_backfilled = False
         self.library = Path(cfg.library)
         # `starsort sort --sample`: only these paths are taken from the inbox.
         self.only: set[str] | None = None
@@ -108,6 +134,9 @@ class Service:
         running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         self._make_library()
         self.writer = Writer(self.cfg.database).start()
+        self.cfg, self.settings_in_force = self.writer.call(lambda db: settings.in_force(db, self.cfg_file))
+        for key, v in self.settings_in_force.items():
+            log.info("%s is %s, set from the review page (config.yaml says %s)", key, v["value"], v["config_value"])
         self.lib = Library(self.cfg, self.writer, once=self.once)
         self.retries = Retries(self.lib, once=self.once)
         self.scanner = Scanner(self.cfg, self.lib.call, self.lib.copy)
@@ -121,8 +150,12 @@ class Service:
                         "user: files it creates will belong to root.")
         try:
             pipeline.recover(self.lib)
-            self.pool = Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds,
-                             stages=pipeline.WORKER_STAGES, serve=crashpoints.test_analyser())
+            self.pool = self._pool()
+            if self.serve_page:
+                self._start_page()
+            if self.review_only:
+                self.loop()
+                return 0
             self.scanner.scan_all()
             if not self.once:
                 self.watcher = watcher.Watcher(self.cfg.inboxes, self.library, self._record, self.scanner.request,
@@ -150,8 +183,56 @@ class Service:
                 # watching: filing retries until it is back.
                 log.error("cannot create %s: %s", self.library / d, e)
 
+    def _pool(self) -> Pool:
+        if self.review_only:
+            return Pool(self.cfg.model_dump_json(), 1, self.cfg.analysis.timeout_seconds,
+                        stages=pipeline.PREVIEW_WORKER_STAGES)
+        return Pool(self.cfg.model_dump_json(), self.cfg.workers, self.cfg.analysis.timeout_seconds,
+                    stages=pipeline.WORKER_STAGES, serve=crashpoints.test_analyser())
+
+    def _start_page(self) -> None:
+        self.library_watch = LibraryWatch(self.library, lambda src, dst: self.requests.submit(
+            {"action": "moved", "src": src, "dst": dst}))
+        self.library_watch.start()
+        if not self.cfg.review.enabled:
+            return
+        from ..web.app import Backend
+        from ..web.server import Server
+        backend = Backend(database=self.cfg.database, config=lambda: self.cfg, submit=self.requests.submit,
+                          notices=self.requests.notices,
+                          status_extra=lambda: {"settings": self.settings_in_force})
+        try:
+            self.web = Server(backend, self.cfg.review.port).start()
+        except OSError as e:
+            # The page is a convenience; photos keep being filed without it.
+            self.lib.event("ERROR", f"the review page is off: {e} (set review.port to a free port, or 0)")
+            return
+        port = self.web.port
+        self.lib.call(lambda db: runs.review_port(db, port))
+        if self.on_page is not None:
+            self.on_page(port)
+
+    def _rerate(self, threshold: float | None) -> dict:
+        """Re-rate every filed photo the photographer has not decided, at `threshold` if given
+        (then kept in force over config.yaml, new photos included)."""
+        if threshold is not None and threshold != self.cfg.blur.threshold:
+            now = time.time()
+            self.lib.call(lambda db: settings.put(db, self.cfg_file, "blur.threshold", threshold, now))
+            self.cfg, self.settings_in_force = self.lib.call(lambda db: settings.in_force(db, self.cfg_file))
+            self.lib.cfg = self.cfg
+            self.scanner.cfg = self.cfg
+            log.info("blur.threshold is now %g (set from the review page)", threshold)
+            # The workers rate new photos: they start again with the threshold in force.
+            self.pool.close()
+            self.pool = self._pool()
+        return rerate.apply(self.lib, self.cfg)
+
     def shutdown(self) -> None:
         crashpoints.hit("shutdown")
+        if self.web:
+            self.web.stop()
+        if self.library_watch:
+            self.library_watch.stop()
         if self.watcher:
             self.watcher.stop()
         if self.pool:
@@ -175,6 +256,9 @@ class Service:
         # Two moments of start-up: intake is ready now (inboxes scanned and
         # watched, new files are recorded and queued); analysis is ready once
         # the workers have imported torch and warmed MTCNN up, seconds later.
+        if self.review_only:
+            self._review_loop()
+            return
         log.info("watching %d inbox(es); analysis workers starting", len(self.cfg.inboxes))
         announced = False
         while not self._stop.is_set():
@@ -196,10 +280,42 @@ class Service:
                 if self._stop.is_set() and answer.status in (Status.CRASHED, Status.TIMEOUT):
                     continue  # workers are being stopped; the photo stays queued
                 self.handle(answer)
+            self.requests.run(self.lib, self._rerate, self._stop)
+            if not self.once:
+                self.backfill_previews()
             self.heartbeat()
             if self.once and waiting == 0 and self._idle():
                 log.info("inboxes processed; exiting (--once)")
                 return
+
+    def _review_loop(self) -> None:
+        """`starsort review` with the service stopped: the photographer's requests, and previews."""
+        log.info("serving the review page on its own; the inboxes are not watched")
+        while not self._stop.is_set():
+            for answer in self.pool.poll(0.2):
+                self.handle(answer)
+            self.requests.run(self.lib, self._rerate, self._stop)
+            self.backfill_previews()
+            self.heartbeat()
+
+    def backfill_previews(self) -> None:
+        """Previews for photos analysed before there were any: one at a time, only while the
+        workers have nothing else to do, so new photos never wait behind old ones."""
+        if (self._previews_backfilled or not self.cfg.review.enabled or self._previews
+                or self.pool.busy() or not self.pool.slots() or crashpoints.test_analyser() is not None):
+            return
+        if not self.review_only and self.lib.call(lambda db: photos.pending(db, None))[0]:
+            return
+        row = self.lib.call(photos.without_preview)
+        if row is None:
+            self._previews_backfilled = True
+            return
+        decision = dispatch.choose(row["current_path"], row["pair_path"])
+        if isinstance(decision, dispatch.Submit) and self.pool.submit(row["id"], decision.path, decision.kind,
+                                                                      preview_only=True):
+            self._previews.add(row["id"])
+        else:
+            self.lib.call(lambda db: photos.preview_made(db, row["id"], ""))   # nothing to show: not again
 
     def _idle(self) -> bool:
         if self.pool.busy():
@@ -269,6 +385,15 @@ class Service:
 
     def handle(self, answer: Answer) -> None:
         """One worker answer: a result goes down the pipeline, anything else to the retry policy."""
+        if answer.photo_id in self._previews:
+            # Only previews were asked for: a failure costs the preview, never the photo.
+            self._previews.discard(answer.photo_id)
+            key = answer.payload.get("preview") if answer.status is Status.OK else None
+            if key is None:
+                log.info("no preview for photo %d (%s)", answer.photo_id,
+                         answer.status if answer.status is not Status.OK else "not written")
+            self.lib.call(lambda db: photos.preview_made(db, answer.photo_id, key or ""))
+            return
         if answer.status is Status.OK:
             self.retries.succeeded(answer.photo_id)
             pipeline.after_analysis(self.lib, answer.photo_id, answer.payload)

@@ -187,11 +187,85 @@ def m003_content_hashes(db: Database) -> None:
         """)
 
 
+@migrations()
+def m005_review(db: Database) -> None:
+    _run_script(db, """
+        -- The photographer's word over the machine's (the review page, a move
+        -- between star folders). `stars` is the rating in force, the one the
+        -- star folder and the XMP say; `machine_stars` what the analysis gave,
+        -- kept so `U` can return to it and a re-rate can recompute it.
+        ALTER TABLE photos ADD COLUMN machine_stars INTEGER;
+        UPDATE photos SET machine_stars = stars;
+        -- machine | photographer: once the photographer decided, nothing
+        -- automatic changes the photo's stars, rejection or folder again.
+        ALTER TABLE photos ADD COLUMN decided_by TEXT NOT NULL DEFAULT 'machine';
+        -- 1: filed in <library>/rejected, xmp:Rating -1.
+        ALTER TABLE photos ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0;
+        -- The name under review.previews of the previews a worker made (NULL: none yet).
+        ALTER TABLE photos ADD COLUMN preview TEXT;
+        -- Who chose the burst's pick: a photographer's pick stays when a sharper frame lands.
+        ALTER TABLE clusters ADD COLUMN pick_by TEXT NOT NULL DEFAULT 'machine';
+        -- Where the running service's review page listens (`starsort review --url`).
+        ALTER TABLE service ADD COLUMN review_port INTEGER;
+        -- Every change to a photo's row takes the next number of one counter,
+        -- so the page asks "what changed after N" and never misses a change
+        -- or sees one twice, whatever the clock does.
+        ALTER TABLE photos ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT INTO change_counter (id, n) VALUES (1, 0);
+        CREATE INDEX photos_seq ON photos(seq);
+        CREATE TRIGGER photos_seq_on_insert AFTER INSERT ON photos BEGIN
+            UPDATE change_counter SET n = n + 1 WHERE id = 1;
+            UPDATE photos SET seq = (SELECT n FROM change_counter WHERE id = 1) WHERE id = new.id;
+        END;
+        CREATE TRIGGER photos_seq_on_update AFTER UPDATE ON photos WHEN new.seq = old.seq BEGIN
+            UPDATE change_counter SET n = n + 1 WHERE id = 1;
+            UPDATE photos SET seq = (SELECT n FROM change_counter WHERE id = 1) WHERE id = new.id;
+        END;
+        -- Photos filed per second, for the status line; a file moved by hand
+        -- between star folders is found by its library path.
+        CREATE INDEX photos_updated ON photos(updated_at);
+        CREATE INDEX photos_current ON photos(current_path);
+        CREATE INDEX photos_pair_current ON photos(pair_path);
+
+        -- Every decision the photographer made, with what it replaced, so the
+        -- page's undo (Ctrl+Z) can put the last one back. JSON objects of
+        -- {stars, rejected, decided_by, pick_id, folder}.
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id),
+            action TEXT NOT NULL,               -- stars | reject | pick | machine | moved
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            undone_at REAL
+        );
+        CREATE INDEX decisions_photo ON decisions(photo_id);
+
+        -- Settings changed from the review page (the blur threshold after a
+        -- what-if), in force over config.yaml for as long as config.yaml still
+        -- says what it said then (`config_value`): an edit of the file wins.
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,                -- JSON
+            config_value TEXT,                  -- JSON: config.yaml's value when this was set
+            set_at REAL NOT NULL
+        );
+        """)
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.
     import re
+    import sqlite3
     script = re.sub(r"--[^\n]*", "", script)
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    # A trigger's body holds semicolons of its own: a statement ends where
+    # SQLite says it is complete, not at every semicolon.
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""

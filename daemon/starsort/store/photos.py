@@ -6,6 +6,8 @@
        +---- requeue -------+-----------------------------   (a source changed)
     any active state --failed--> failed --(next start: retry_failed)--> queued
     done | quarantined --undone--> undone
+    done --start_filing--> filing --filed--> done             (refiled: an override moves it)
+    filing --filing_ended--> done                             (a refiling taken back)
     queued | analysed --copy_of, then filed or skipped--> duplicate   (bytes already filed)
 
 Only these functions change `photos.state`, so the states a photo can be in,
@@ -160,6 +162,7 @@ def _start_over(db: Database, photo_id: int, *, pair: str | None, kind: str, siz
     db.execute("UPDATE photos SET state = 'queued', pair_original_path = ?, kind = ?, size = ?, mtime_ns = ?,"
                " attempts = 0, error = ?, current_path = NULL, pair_path = NULL, xmp_label = NULL,"
                " sha256 = NULL, pair_sha256 = NULL, duplicate_of = NULL,"
+               " decided_by = 'machine', rejected = 0, preview = NULL,"
                " queued_at = ?, updated_at = ? WHERE id = ?",
                (pair, kind, size, mtime_ns, error, now, now, photo_id))
 
@@ -192,8 +195,13 @@ def set_kind(db: Database, photo_id: int, kind: str) -> None:
 # ---- analysis ------------------------------------------------------------------
 
 def analysed(db: Database, photo_id: int, columns: dict) -> None:
-    """The analysis result is stored (`store.results` builds `columns`): ready to file."""
-    sets = ", ".join(f"{k} = :{k}" for k in columns)
+    """The analysis result is stored (`store.results` builds `columns`): ready to file.
+
+    A photo the photographer has decided keeps their stars: a new analysis
+    (its file changed) updates only what the machine thinks, `machine_stars`.
+    """
+    sets = ", ".join(f"{k} = CASE WHEN decided_by = 'photographer' THEN {k} ELSE :{k} END"
+                     if k == "stars" else f"{k} = :{k}" for k in columns)
     db.execute(f"UPDATE photos SET state = 'analysed', error = NULL, {sets} WHERE id = :_id",
                {**columns, "_id": photo_id})
 
@@ -265,6 +273,22 @@ def filed(db: Database, photo_id: int, state: str, current: str | None, pair: st
                (state, current, pair, now, photo_id))
 
 
+def without_preview(db: Database) -> dict | None:
+    """A filed photo the review page has no preview of yet (analysed before previews existed), newest first."""
+    return next(iter(db.query("SELECT id, current_path, pair_path, kind FROM photos WHERE state = 'done'"
+                              " AND preview IS NULL ORDER BY id DESC LIMIT 1")), None)
+
+
+def preview_made(db: Database, photo_id: int, key: str) -> None:
+    """Its previews are written under `key` ('' when none could be made: not tried again)."""
+    db.execute("UPDATE photos SET preview = ? WHERE id = ?", (key, photo_id))
+
+
+def filing_ended(db: Database, photo_id: int) -> None:
+    """A refiling that was taken back: the photo stays filed where it was."""
+    db.execute("UPDATE photos SET state = 'done' WHERE id = ? AND state = 'filing'", (photo_id,))
+
+
 def partner_followed(db: Database, photo_id: int, original: str, current: str, now: float) -> None:
     """A late raw or JPEG joined its already-filed photo."""
     db.execute("UPDATE photos SET pair_original_path = ?, pair_path = ?, pair_sha256 = NULL, updated_at = ?"
@@ -286,8 +310,10 @@ def undone(db: Database, photo_id: int, now: float) -> None:
 # ---- start-up --------------------------------------------------------------------
 
 def unfinished_filing_restarts(db: Database, photo_id: int) -> None:
-    """An interrupted filing that cannot be finished as planned is filed again."""
-    db.execute("UPDATE photos SET state = 'analysed' WHERE id = ? AND state != 'done'", (photo_id,))
+    """An interrupted filing that cannot be finished as planned is filed again; an
+    interrupted refiling leaves the photo filed where it was."""
+    db.execute("UPDATE photos SET state = CASE WHEN current_path IS NOT NULL THEN 'done' ELSE 'analysed' END"
+               " WHERE id = ? AND state != 'done'", (photo_id,))
 
 
 def recover(db: Database) -> None:

@@ -132,6 +132,9 @@ def status(db: Database) -> dict[str, Any]:
     now = time.time()
     running = bool(svc and svc["stopped_at"] is None and _pid_alive(svc["pid"])
                    and svc["heartbeat_at"] and now - svc["heartbeat_at"] < 60)
+    # Photos that reached their folder in the last minute: the pace of a shoot.
+    recent = db.execute("SELECT count(*) FROM photos WHERE updated_at > ? AND state IN"
+                        " ('done', 'quarantined', 'duplicate')", (now - 60,)).fetchone()[0]
     out: dict[str, Any] = {
         "running": running,
         "pid": svc["pid"] if svc and running else None,
@@ -144,6 +147,8 @@ def status(db: Database) -> dict[str, Any]:
         "last_error": None if last is None else {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(last[0])), "message": last[1]},
         "warnings": [],
+        "photos_per_second": round(recent / 60, 2),
+        "review_port": svc["review_port"] if svc and running and "review_port" in svc.keys() else None,
     }
     if svc and svc["running_as_root"]:
         out["warnings"].append("the service runs as root; run it as the photographer's user")
@@ -159,7 +164,8 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"running (pid {s['pid']}), up {up // 3600}h {up % 3600 // 60}m {up % 60}s")
     else:
         lines.append("not running")
-    lines.append(f"queue depth: {s['queue_depth']} ({s['settling']} settling)")
+    lines.append(f"queue depth: {s['queue_depth']} ({s['settling']} settling);"
+                 f" {s.get('photos_per_second', 0):g} photos/s over the last minute")
     counts = {k: v for k, v in s["photos"].items() if k != "duplicate"}
     lines.append("photos: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                  + (f" (and {s['undone']} put back by undo)" if s.get("undone") else ""))
@@ -167,6 +173,10 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"skipped: {s['photos']['duplicate']} copies of photos already filed"
                      " (duplicates.on_import: skip)")
     lines.append("stars:  " + ", ".join(f"{k}★ {v}" for k, v in s["stars"].items()))
+    if s.get("review_port"):
+        lines.append(f"review page: http://127.0.0.1:{s['review_port']}/ (`starsort review` opens it)")
+    for key, v in (s.get("settings") or {}).items():
+        lines.append(f"{key}: {v['value']:g}, set from the review page (config.yaml says {v['config_value']:g})")
     if s["last_error"]:
         lines.append(f"last error: {s['last_error']['at']} {s['last_error']['message']}")
     else:

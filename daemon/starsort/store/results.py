@@ -23,6 +23,7 @@ def photo_columns(r: dict[str, Any]) -> dict[str, Any]:
     b = bands(r["phash"]) if r.get("phash") else (None,) * 4
     return {
         "stars": r["stars"],
+        "machine_stars": r["stars"],
         "rated_on": r["rated_on"],
         "faces": len(faces),
         "blurry_faces": sum(1 for f in faces if f["blurry"]),
@@ -41,6 +42,7 @@ def photo_columns(r: dict[str, Any]) -> dict[str, Any]:
         "exif": json.dumps(r.get("exif") or {}),
         "exif_missing": None if r.get("exif_missing") is None else json.dumps(r["exif_missing"]),
         "exif_problems": json.dumps(r.get("exif_problems") or []),
+        "preview": r.get("preview"),
     }
 
 

@@ -21,3 +21,8 @@ def heartbeat(db: Database, now: float) -> None:
 
 def stopped(db: Database, now: float) -> None:
     db.execute("UPDATE service SET stopped_at = ?, heartbeat_at = ? WHERE id = 1", (now, now))
+
+
+def review_port(db: Database, port: int | None) -> None:
+    """Where the running service's review page listens (None: it serves none)."""
+    db.execute("UPDATE service SET review_port = ? WHERE id = 1", (port,))

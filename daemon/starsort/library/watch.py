@@ -1,0 +1,83 @@
+"""The library's folders are an interface too: a photo dragged from `5-stars/` to `3-stars/` in
+a file manager is the photographer's decision.
+
+A watchdog observer on the library reports renames between its star folders
+(and into `rejected/`); each becomes a request for the deciding thread
+(`overrides.moved_by_hand`), which carries the RAW or JPEG partner and the
+sidecars along and rewrites the rating. starsort's own moves are links and
+unlinks, never renames, so they are not mistaken for the photographer's.
+Moves made while starsort was stopped are found at the next start
+(`overrides.moved_while_stopped`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileMovedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .names import REJECTED, TEMP_PREFIX, stars_of_folder
+
+log = logging.getLogger("starsort.library")
+
+
+def decision_folder(folder: str, root: str) -> bool:
+    """A star folder or `rejected/`, directly in the library."""
+    return os.path.dirname(folder) == root and (
+        stars_of_folder(os.path.basename(folder)) is not None or os.path.basename(folder) == REJECTED)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, root: Path, moved: Callable[[str, str], None]):
+        self.real = os.path.realpath(root)
+        self.root = str(root)
+        self.moved = moved
+
+    def _as_configured(self, path: str) -> str:
+        # The database names files under the library as configured, which
+        # may reach it through a symlink; the events name the real path.
+        return self.root + path[len(self.real):] if path.startswith(self.real + os.sep) else path
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        try:
+            if not isinstance(event, FileMovedEvent):
+                return
+            src = self._as_configured(os.fsdecode(event.src_path))
+            dst = self._as_configured(os.fsdecode(event.dest_path))
+            if os.path.basename(src).startswith((TEMP_PREFIX, ".")):
+                return                  # a sidecar rewritten through a temp file
+            a, b = os.path.dirname(src), os.path.dirname(dst)
+            if a != b and decision_folder(a, self.root) and decision_folder(b, self.root):
+                self.moved(src, dst)
+        except Exception:  # noqa: BLE001 - a handler that raises kills watchdog's thread for good
+            log.exception("library move event for %r could not be handled", getattr(event, "src_path", "?"))
+
+
+class LibraryWatch:
+    def __init__(self, root: Path, moved: Callable[[str, str], None]):
+        self.root = Path(root)
+        self.moved = moved
+        self.observer: Observer | None = None
+
+    def start(self) -> None:
+        if not self.root.is_dir():
+            return
+        obs = Observer()
+        # Watched at its real path: events then name the folders as the
+        # library's rows do after realpath.
+        obs.schedule(_Handler(self.root, self.moved), os.path.realpath(self.root), recursive=True)
+        try:
+            obs.start()
+        except OSError as e:
+            log.warning("cannot watch the library for moves made by hand (%s); they are found at the next start", e)
+            return
+        self.observer = obs
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.observer = None

@@ -1,0 +1,171 @@
+"""The review page as a photographer reaches it: served by the running service (or by `starsort
+review` alone), overrides carried out by the service's deciding thread through its journal, and
+the library's folders watched for decisions made in a file manager."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..daemon import Daemon
+from ..helpers import DATA, files, read_xmp, sha256
+
+SETTLE = 0.3
+
+
+def _served(d: Daemon) -> None:
+    d.wait(d.started, what="the service to start")
+    d.wait(lambda: d.query("SELECT review_port FROM service WHERE review_port > 0"), what="the review page")
+
+
+def _rating(path: str | Path) -> str | None:
+    return read_xmp(Path(path).with_suffix(".xmp")).get("Xmp.xmp.Rating")
+
+
+def test_pressing_2_through_the_api_moves_a_pair_and_its_sidecar_into_2_stars_within_seconds(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE, analyser="tests.faults.doubles:serve")
+    shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00001.ARW")
+    shutil.copyfile(DATA / "ivan.jpg", d.inbox / "DSC00001.JPG")
+    d.start()
+    try:
+        _served(d)
+        d.wait(lambda: d.query("SELECT id FROM photos WHERE state = 'done'"), what="the pair to be filed")
+        status, rows = d.api("GET", "/api/photos")
+        assert status == 200 and len(rows) == 1
+        photo = rows[0]
+        before = {Path(p).name: sha256(p) for p in (photo["current_path"], photo["pair_path"])}
+
+        t0 = time.monotonic()
+        assert d.api("POST", f"/api/photos/{photo['id']}", {"stars": 2})[0] == 202
+        d.wait(lambda: "2-stars" in (d.api("GET", f"/api/photos/{photo['id']}")[1]["current_path"] or ""),
+               timeout=10, what="the move into 2-stars")
+        moved_in = time.monotonic() - t0
+
+        two = d.library / "2-stars"
+        assert sorted(p.name for p in two.iterdir()) == ["DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"]
+        assert {n: sha256(two / n) for n in before} == before
+        assert _rating(two / "DSC00001.ARW") == "2"
+        after = d.api("GET", f"/api/photos/{photo['id']}")[1]
+        assert (after["stars"], after["decided_by"]) == (2, "photographer")
+        assert moved_in < 5, moved_in
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()
+    # And `undo --all` takes it from 2-stars back to the inbox.
+    d.cli("undo", "--all")
+    assert sorted(p.name for p in d.inbox.iterdir()) == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert files(d.library, hidden=False) == []
+
+
+def test_a_photo_dragged_between_star_folders_is_the_photographers_decision_and_its_partner_follows(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE, analyser="tests.faults.doubles:serve")
+    shutil.copyfile(DATA / "two_people.ARW", d.inbox / "DSC00002.ARW")
+    shutil.copyfile(DATA / "ivan.jpg", d.inbox / "DSC00002.JPG")
+    d.start()
+    try:
+        _served(d)
+        d.wait(lambda: d.query("SELECT current_path FROM photos WHERE state = 'done'"), what="the pair to be filed")
+        [(current, stars)] = d.query("SELECT current_path, stars FROM photos")
+        target_stars = 1 if stars != 1 else 3
+        target = d.library / ("1-star" if target_stars == 1 else "3-stars")
+        os.rename(current, target / Path(current).name)            # as a file manager moves it
+
+        d.wait(lambda: d.query("SELECT stars, decided_by FROM photos") == [(target_stars, "photographer")],
+               timeout=15, what="the move to be taken as a decision")
+        d.wait(lambda: (target / "DSC00002.JPG").exists() and (target / "DSC00002.xmp").exists(), timeout=10,
+               what="the JPEG and the sidecar to follow")
+        assert _rating(target / "DSC00002.ARW") == str(target_stars)
+        assert [p for p in files(d.library, hidden=False) if p.parent != target] == []
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()
+
+
+def test_review_url_prints_the_address_with_its_token_and_the_page_signs_in_with_it(tmp_path):
+    import urllib.request
+    d = Daemon(tmp_path, settle=SETTLE, analyser="tests.faults.doubles:serve")
+    d.start()
+    try:
+        _served(d)
+        url = d.cli("review", "--url").stdout.strip()
+        token = (d.db.parent / "review-token").read_text().strip()
+        [(port,)] = d.query("SELECT review_port FROM service")
+        assert url == f"http://127.0.0.1:{port}/?token={token}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(url, timeout=10) as r:                      # the redirect sets the cookie
+            assert r.status == 200 and "/static/app.js" in r.read().decode()
+            assert "token" not in r.url
+        with opener.open(f"http://127.0.0.1:{port}/api/status", timeout=10) as r:
+            assert r.status == 200
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()
+
+
+def test_with_the_service_stopped_review_serves_the_page_itself_with_the_same_journal(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE, analyser="tests.faults.doubles:serve")
+    shutil.copyfile(DATA / "ivan.jpg", d.inbox / "IMG_1.jpg")
+    d.once(ok=True)
+    [(photo_id, current)] = d.query("SELECT id, current_path FROM photos")
+    assert d.cli("review", "--url", ok=False).returncode == 1          # nothing serves it now
+
+    proc = subprocess.Popen([sys.executable, "-m", "starsort", "review", "--no-browser", "--config", str(d.config)],
+                            env=d.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        while not url.startswith("http"):
+            assert proc.poll() is None, url
+            url = proc.stdout.readline().strip()
+        assert d.api("POST", f"/api/photos/{photo_id}", {"reject": True})[0] == 202
+        d.wait(lambda: d.query("SELECT rejected FROM photos") == [(1,)], timeout=15, what="the reject")
+        d.wait(lambda: (d.library / "rejected" / "IMG_1.jpg").exists(), timeout=10, what="the move")
+        assert _rating(d.library / "rejected" / "IMG_1.jpg") == "-1"
+        assert not Path(current).exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_rerate_dry_run_says_what_a_new_threshold_would_move_and_rerate_moves_it(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE)
+    for name in ("ivan.jpg", "kit_with_rose.jpg", "two_people_defocus.ARW"):
+        shutil.copyfile(DATA / name, d.inbox / name)
+    d.once(ok=True)
+    scores = sorted(float(s) for (fs,) in d.query("SELECT face_scores FROM photos")
+                    for s in fs.strip("[]").split(",") if s.strip())
+    # A threshold just above the sharpest face: every photo with faces becomes blurry.
+    threshold = round(scores[-1] + 1, 1)
+    text = d.config.read_text() + f"blur:\n  threshold: {threshold}\n"
+    d.config.write_text(text)
+    dry = d.cli("rerate", "--dry-run").stdout
+    faced = d.count("SELECT count(*) FROM photos WHERE rated_on = 'faces' AND stars > 1")
+    assert f"{faced} photo(s) change stars" in dry and faced >= 2
+    before = sorted(p.name for p in files(d.library, hidden=False))
+
+    d.cli("rerate")
+
+    assert d.count("SELECT count(*) FROM photos WHERE rated_on = 'faces' AND stars > 1") == 0
+    assert sorted(p.name for p in files(d.library, hidden=False)) == before
+    assert all(p.parent.name == "1-star" for p in files(d.library, hidden=False)
+               if p.suffix != ".xmp" and p.stem in ("ivan", "kit_with_rose"))
+    assert "0 photo(s) change stars" in d.cli("rerate", "--dry-run").stdout
+
+
+def test_with_the_page_turned_off_nothing_listens(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE, analyser="tests.faults.doubles:serve")
+    d.config.write_text(d.config.read_text().replace("review:\n", "review:\n  enabled: false\n"))
+    d.start()
+    try:
+        d.wait(d.started, what="the service to start")
+        time.sleep(1)
+        assert d.query("SELECT review_port FROM service") == [(None,)]
+        assert d.cli("review", "--url", ok=False).returncode == 1
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()

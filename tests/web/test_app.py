@@ -1,0 +1,145 @@
+"""The review page's JSON API, as the tray, scripts and the page itself rely on it."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from starsort.library import overrides
+from starsort.store import review
+
+from ..helpers import filed
+
+
+CONTRACT = {"id", "original_path", "current_path", "pair_path", "state", "stars", "decided_by", "rejected",
+            "cluster_id", "is_pick", "faces"}
+
+
+def test_photos_come_newest_first_with_every_field_of_the_contract(page, lib, folders):
+    ids = [filed(lib, folders, f"DSC0000{i}", pair=i == 1, phash=f"{i:016x}") for i in range(1, 4)]
+    c = page.signed_in()
+    rows = c.get("/api/photos").json()
+    assert [r["id"] for r in rows] == ids[::-1]
+    assert CONTRACT <= set(rows[-1])
+    pair = rows[-1]
+    assert pair["pair_path"].endswith("5-stars/DSC00001.JPG") and pair["state"] == "done"
+    assert pair["decided_by"] == "machine" and pair["rejected"] is False and pair["stars"] == 5
+    assert pair["faces"] == [{"box": [10.0, 10.0, 110.0, 130.0], "score": 50.0, "blurry": False}]
+    assert pair["why"] == "1 face at or above 10 (lowest 50.0) → sharp → 5★"
+
+
+def test_paging_by_after_walks_the_whole_library_once(page, lib, folders):
+    ids = [filed(lib, folders, f"IMG_{i}", pair=False, phash=f"{i:016x}") for i in range(7)]
+    c = page.signed_in()
+    seen, after = [], None
+    while True:
+        rows = c.get("/api/photos", params={"limit": 3, **({"after": after} if after else {})}).json()
+        if not rows:
+            break
+        seen += [r["id"] for r in rows]
+        after = rows[-1]["id"]
+    assert seen == ids[::-1]
+
+
+def test_filters_and_their_counts_agree(page, lib, folders):
+    a = filed(lib, folders, "A", pair=False, scores=[50.0], phash="1" * 16)
+    b = filed(lib, folders, "B", pair=False, scores=[11.0], phash="2" * 16)          # borderline: within 25% of 10
+    c_ = filed(lib, folders, "C", pair=False, scores=[3.0], stars=1, phash="3" * 16)
+    overrides.reject(lib, c_)
+    overrides.set_stars(lib, a, 4)
+    c = page.signed_in()
+    counts = c.get("/api/counts").json()
+    assert counts["all"] == 3 and counts["stars"]["4"] == 1 and counts["stars"]["5"] == 1
+    assert (counts["rejected"], counts["unreviewed"], counts["borderline"]) == (1, 1, 1)
+    assert [r["id"] for r in c.get("/api/photos", params={"filter": "rejected"}).json()] == [c_]
+    assert [r["id"] for r in c.get("/api/photos", params={"filter": "unreviewed"}).json()] == [b]
+    assert [r["id"] for r in c.get("/api/photos", params={"filter": "borderline"}).json()] == [b]
+    assert [r["id"] for r in c.get("/api/photos", params={"stars": 4}).json()] == [a]
+    verdicts = {r["id"]: r["verdict"] for r in c.get("/api/photos").json()}
+    assert verdicts == {a: "sharp", b: "borderline", c_: "blurry"}
+
+
+def test_the_what_if_count_is_the_rerate_plan_and_comes_from_stored_scores(page, lib, folders):
+    for i, s in enumerate([9.0, 11.0, 11.5, 14.0, 40.0]):
+        filed(lib, folders, f"F{i}", pair=False, scores=[s], stars=1 if s < 10 else 5, phash=f"{i + 1:016x}")
+    c = page.signed_in()
+    r = c.get("/api/whatif", params={"threshold": 12.0}).json()
+    assert r == {"threshold": 12.0, "threshold_in_force": 10.0, "changes": 2, "moves": {"5->1": 2}}
+    trial = lib.cfg.model_copy(update={"blur": lib.cfg.blur.model_copy(update={"threshold": 12.0})})
+    assert len(lib.call(lambda db: review.rerate_changes(db, trial))) == 2
+    assert c.get("/api/whatif").json()["changes"] == 0
+
+
+def test_a_change_is_accepted_with_202_and_handed_to_the_deciding_thread(page, lib, folders):
+    photo_id = filed(lib, folders, pair=False)
+    page.signed_in()
+    assert page.post(f"/api/photos/{photo_id}", {"stars": 2}).status_code == 202
+    assert page.post(f"/api/photos/{photo_id}", {"reject": True}).status_code == 202
+    assert page.post(f"/api/photos/{photo_id}", {"pick": True}).status_code == 202
+    assert page.post(f"/api/photos/{photo_id}", {"machine": True}).status_code == 202
+    assert page.post("/api/undo", {}).status_code == 202
+    assert page.post("/api/rerate", {"threshold": 12.5}).status_code == 202
+    for bad in ({"stars": 6}, {"stars": 0}, {"stars": True}, {"reject": False}, {"stars": 2, "reject": True}, []):
+        assert page.post(f"/api/photos/{photo_id}", bad).status_code == 400, bad
+    assert [r["action"] for r in page.submitted] == ["stars", "reject", "pick", "machine", "undo", "rerate"]
+    assert page.submitted[-1]["threshold"] == 12.5
+
+
+def test_a_preview_is_served_by_id_with_an_etag_and_a_year_of_caching(page, lib, folders):
+    photo_id = filed(lib, folders, pair=False)
+    c = page.signed_in()
+    # A JPEG's full size is the original itself.
+    r = c.get(f"/api/photos/{photo_id}/preview/full")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content == (folders["library"] / "5-stars" / "DSC00001.JPG").read_bytes()
+    assert "immutable" in r.headers["cache-control"]
+    again = c.get(f"/api/photos/{photo_id}/preview/full", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    # No worker made small previews in this test: none is invented.
+    assert c.get(f"/api/photos/{photo_id}/preview/s").status_code == 404
+
+
+def test_the_event_stream_sends_each_changed_photo_once_in_order(page, lib, folders):
+    first = filed(lib, folders, "A", pair=False, phash="1" * 16)
+    c = page.signed_in()
+    since = int(c.get("/api/photos").headers["x-starsort-seq"])
+    got: list[dict] = []
+
+    def later() -> None:
+        time.sleep(0.3)
+        overrides.set_stars(lib, first, 3)
+    t = threading.Thread(target=later)
+    t.start()
+    with c.stream("GET", f"/api/events?since={since}") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "photo":
+                got.append(json.loads(line[6:]))
+                if got[-1]["stars"] == 3 and got[-1]["decided_by"] == "photographer":
+                    break
+    t.join()
+    assert {g["id"] for g in got} == {first}
+    assert [g["seq"] for g in got] == sorted({g["seq"] for g in got})       # in order, none twice
+    assert got[-1]["current_path"].endswith("3-stars/A.JPG")
+
+
+def test_status_is_the_same_data_as_status_json(page, lib, folders):
+    from starsort.store import queries
+    filed(lib, folders, pair=False)
+    c = page.signed_in()
+    api = c.get("/api/status").json()
+    cli = lib.call(queries.status)
+    for key in ("queue_depth", "photos", "stars", "last_error", "photos_per_second", "undone"):
+        assert api[key] == cli[key], key
+
+
+def test_the_page_itself_is_served_only_from_files_in_the_package(page):
+    c = page.signed_in()
+    assert c.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert c.get("/static/app.css").status_code == 200
+    assert c.get("/static/index.html").status_code == 404
+
+
