@@ -153,6 +153,24 @@ def test_rejecting_the_pick_hands_the_pick_to_the_sharpest_frame_left(lib, folde
     assert (lib.photo(a)["is_pick"], lib.photo(b)["is_pick"]) == (1, 0)
 
 
+def test_pick_on_a_photo_alone_in_its_cluster_is_refused_and_leaves_nothing_for_ctrl_z_to_undo(lib, folders):
+    # Two photos of different scenes: each is alone in a cluster of its own, no burst.
+    rated = photo(lib, folders, "DSC00001", pair=False, sidecar=None, phash="0000000000000000")
+    alone = photo(lib, folders, "DSC00002", pair=False, sidecar=None, phash="ffffffffffffffff")
+    assert lib.photo(alone)["cluster_id"] != lib.photo(rated)["cluster_id"]
+    overrides.set_stars(lib, rated, 3)
+
+    with pytest.raises(overrides.Refused, match="no burst"):
+        overrides.pick(lib, alone)
+
+    assert lib.call(lambda db: db.execute("SELECT pick_by FROM clusters WHERE id = ?",
+                                          [lib.photo(alone)["cluster_id"]]).fetchone()[0]) != "photographer"
+    # The photographer's last decision is still the 3 stars: that is what undo puts back.
+    done = overrides.undo_last(lib)
+    assert done is not None and done.photo_id == rated
+    assert (lib.photo(rated)["stars"], lib.photo(rated)["decided_by"]) == (5, "machine")
+
+
 def test_a_file_moved_by_hand_between_star_folders_is_a_decision_and_its_partner_and_sidecar_follow(lib, folders):
     photo_id = photo(lib, folders)
     five, three = folders["library"] / "5-stars", folders["library"] / "3-stars"

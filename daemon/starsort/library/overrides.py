@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..store import decisions
+from ..store import decisions, photos
 from ..store.db import transaction
 from . import bursts, outcomes, ratings
 from .context import Library
@@ -68,7 +68,10 @@ def to_machine(lib: Library, photo_id: int) -> Done:
 def pick(lib: Library, photo_id: int) -> Done:
     """Make this frame its burst's pick; it stays the pick when sharper frames land."""
     row = _filed(lib, photo_id)
-    if row["cluster_id"] is None:
+    # Every photo opens a cluster of its own; only two frames or more make a burst. A pick
+    # alone would be a decision nothing shows, which the next Ctrl+Z would undo instead
+    # of the change the photographer can see.
+    if row["cluster_id"] is None or lib.call(lambda db: photos.cluster_size(db, row["cluster_id"])) < 2:
         raise Refused("this photo is in no burst")
     now = time.time()
 
