@@ -55,6 +55,10 @@ class Session:
         [row] = [r for r in self.api("GET", "/api/photos") if r["name"] == name]
         return row
 
+    def filed(self, name: str) -> bool:
+        rows = [r for r in self.api("GET", "/api/photos") if r["name"] == name]
+        return bool(rows) and rows[0]["state"] == "done" and bool(rows[0]["preview"])
+
     def tile(self, photo_id: int):
         return self.page.locator(f'.tile[data-id="{photo_id}"]')
 
@@ -260,8 +264,9 @@ def test_a_photo_copied_into_the_inbox_while_the_page_is_open_appears_without_a_
     shutil.copyfile(DATA / "clapton-2.jpg", s.d.inbox / "clapton-2.jpg")
 
     s.page.locator(".tile .name", has_text="clapton-2.jpg").wait_for()
+    s.d.wait(lambda: s.filed("clapton-2.jpg"), timeout=60, what="the new photo to be filed")
     new = s.photo("clapton-2.jpg")
-    s.wait_tile_stars(new["id"], new["stars"] or 5)
+    s.wait_tile_stars(new["id"], new["stars"])
     s.tile(new["id"]).locator(".thumb img").wait_for()
     names = s.page.eval_on_selector_all(".tile .name", "ns => ns.map(n => n.textContent)")
     assert names == ["clapton-2.jpg", "ivan.jpg"]                       # newest first
