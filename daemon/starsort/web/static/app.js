@@ -385,6 +385,7 @@ async function change(body, advance) {
   const p = focusedPhoto();
   if (!p) return;
   if (p.state !== "done") { toast(`${p.name} is ${p.state}: it can be rated once it is filed`, true); return; }
+  if (body.pick && !inBurst(p)) { toast(`${p.name} is in no burst: there is no pick to choose`); return; }
   state.busy.add(p.id);
   const t = state.tiles.get(p.id);
   if (t) paintTile(t, p);
@@ -560,6 +561,8 @@ function drawFaces(p) {
     d.style.top = `${(100 * y1) / p.height}%`;
     d.style.width = `${(100 * (x2 - x1)) / p.width}%`;
     d.style.height = `${(100 * (y2 - y1)) / p.height}%`;
+    // A face at the top edge keeps its label inside the box, where it is not cut off.
+    if (y1 / p.height < 0.06) d.classList.add("label-inside");
     const label = !judged ? "too small to judge"
       : t === null ? f.score.toFixed(1)
       : `${f.score.toFixed(1)} ${f.score >= t ? "≥" : "<"} ${Number(t.toFixed(1))}`;
@@ -825,7 +828,11 @@ function paintStatus(s) {
   if (s.last_error) {
     err.hidden = false;
     err.textContent = "";
-    err.append(el("b", "", "last error"), el("span", "when", s.last_error.at.replace("T", " ")), el("span", "", s.last_error.message));
+    // Today's errors by their time alone; older ones with their date.
+    const [day, time] = s.last_error.at.split("T");
+    const today = new Date();
+    const todayText = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+    err.append(el("b", "", "last error"), el("span", "when", day === todayText ? time : `${day} ${time}`), el("span", "", s.last_error.message));
     err.title = s.last_error.message;
   } else err.hidden = true;
   const warn = $("st-warn");
