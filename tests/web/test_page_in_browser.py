@@ -336,6 +336,17 @@ def test_the_burst_compare_view_opens_with_the_frames_side_by_side_and_keeps_zoo
     focused_frame = stepped[1]["id"]
     s.page.keyboard.press("Shift+P")
     assert panes.nth(0).get_attribute("data-id") == focused_frame
+
+    # Tab hands the white border on; a key acts on that frame alone.
+    s.page.keyboard.press("Tab")
+    target = int(s.page.locator("#compare .pane.focused").get_attribute("data-id"))
+    assert s.page.locator("#compare .pane.focused").count() == 1 and target != int(focused_frame)
+    s.page.keyboard.press("3")
+    s.d.wait(lambda: s.api("GET", f"/api/photos/{target}")["stars"] == 3, timeout=60, what="3 stars in compare")
+    s.wait_js("id => document.querySelectorAll(`#compare .pane[data-id='${id}'] .stars .on`).length === 3", target)
+    assert {r["id"]: r["stars"] for r in s.api("GET", "/api/photos") if r["id"] != target} == \
+        {r["id"]: r["stars"] for r in rows if r["id"] != target}
+    s.shot("rated-in-compare")
     s.page.keyboard.press("Escape")
     s.page.locator("#compare").wait_for(state="hidden")
 

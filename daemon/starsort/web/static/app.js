@@ -91,6 +91,16 @@ function ext(path) {
   return dot > 0 ? name.slice(dot + 1).toUpperCase() : "";
 }
 
+function nameEl(name) {
+  // Frames of a burst differ at the end of their names (DSC3755, DSC3756): a long name
+  // gives way in the middle, so its number and extension always show.
+  const chars = Array.from(name || "");
+  const cut = Math.max(0, chars.length - 8);
+  const e = el("span", "name");
+  e.append(el("span", "head", chars.slice(0, cut).join("")), el("span", "tail", chars.slice(cut).join("")));
+  return e;
+}
+
 function inBurst(p) { return !!p.cluster_id && p.burst_size >= 2; }
 function groupKey(p) { return inBurst(p) ? `c${p.cluster_id}` : `p${p.id}`; }
 
@@ -151,7 +161,7 @@ function paintTile(t, p) {
   thumb.append(top, bottom);
   const meta = t.querySelector(".meta");
   meta.textContent = "";
-  meta.append(el("span", "name", p.name));
+  meta.append(nameEl(p.name));
   if (p.state === "done") meta.append(p.rejected ? el("span", "stars rejected-mark", "✕") : starsText(p.stars));
   else meta.append(el("span", "state", p.state));
 }
@@ -428,6 +438,10 @@ function onKey(e) {
     return;
   }
   switch (k) {
+    case "Tab":
+      // In compare, the keys act on the frame with the white border: Tab passes it on.
+      if (state.compare) { e.preventDefault(); focusPane(e.shiftKey ? -1 : 1); }
+      return;
     case "ArrowRight": e.preventDefault(); state.compare ? compareStep(1) : step(1); return;
     case "ArrowLeft": e.preventDefault(); state.compare ? compareStep(-1) : step(-1); return;
     case "ArrowDown": if (!state.loupe && !state.compare) { e.preventDefault(); stepBurst(1); } return;
@@ -793,6 +807,13 @@ function setupCompareGestures(panes) {
     placeAll();
   });
   window.addEventListener("pointerup", () => { drag = null; });
+}
+
+function focusPane(delta) {
+  const c = state.compare;
+  const n = paneFrames().length;
+  c.focusPane = (c.focusPane + delta + n) % n;
+  [...$("compare-panes").children].forEach((x, i) => x.classList.toggle("focused", i === c.focusPane));
 }
 
 function compareStep(delta) {
