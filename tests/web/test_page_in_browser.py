@@ -98,10 +98,10 @@ def review(tmp_path, browser, request):
     for old in SHOTS.glob(f"{request.node.name}-*.png"):
         old.unlink()
 
-    def start(photos: dict[str, Path], viewport: dict = DESKTOP, settings: str = "") -> Session:
+    def start(photos: dict[str, Path], viewport: dict = DESKTOP, pick_label: bool = True) -> Session:
         d = Daemon(tmp_path / f"svc{len(sessions)}", settle=SETTLE)
-        if settings:
-            d.config.write_text(d.config.read_text() + settings)
+        if not pick_label:
+            d.config.write_text(d.config.read_text().replace("xmp:\n", "xmp:\n  pick_label: null\n", 1))
         for name, src in photos.items():
             shutil.copyfile(src, d.inbox / name)
         groups = len({Path(n).stem for n in photos})
@@ -254,22 +254,37 @@ def test_x_rejects_a_photo_into_rejected_with_rating_minus_1_and_ctrl_z_puts_it_
 
 # ---- live ------------------------------------------------------------------------------------------
 
-def test_a_photo_copied_into_the_inbox_while_the_page_is_open_appears_without_a_reload(review):
-    s = review({"ivan.jpg": DATA / "ivan.jpg"})
+def test_photos_copied_into_the_inbox_while_the_page_is_open_appear_without_a_reload_a_burst_frame_in_its_burst(
+        review):
+    first_frame = "SonySLT-A55__DSC3755.JPG"
+    # Without a pick label to write, nothing changes the first frame's own row when the second
+    # frame joins its burst: the page learns of the burst from the second frame alone.
+    s = review({"ivan.jpg": DATA / "ivan.jpg", first_frame: DATA / first_frame}, pick_label=False)
     lists: list[str] = []
     s.page.on("request", lambda r: "/api/photos?" in r.url and lists.append(r.url))
     s.page.evaluate("window.stillTheSamePage = true")
+    assert s.page.locator(".burst").count() == 0
     s.shot("before")
 
+    # A tethered shoot goes on: a new portrait, and the next frame of the burst.
     shutil.copyfile(DATA / "clapton-2.jpg", s.d.inbox / "clapton-2.jpg")
+    shutil.copyfile(DATA / "SonySLT-A55__DSC3756.JPG", s.d.inbox / "SonySLT-A55__DSC3756.JPG")
 
-    s.page.locator(".tile .name", has_text="clapton-2.jpg").wait_for()
-    s.d.wait(lambda: s.filed("clapton-2.jpg"), timeout=60, what="the new photo to be filed")
-    new = s.photo("clapton-2.jpg")
-    s.wait_tile_stars(new["id"], new["stars"])
-    s.tile(new["id"]).locator(".thumb img").wait_for()
-    names = s.page.eval_on_selector_all(".tile .name", "ns => ns.map(n => n.textContent)")
-    assert names == ["clapton-2.jpg", "ivan.jpg"]                       # newest first
+    for name in ("clapton-2.jpg", "SonySLT-A55__DSC3756.JPG"):
+        s.page.locator(".tile .name", has_text=name).wait_for()
+        s.d.wait(lambda: s.filed(name), timeout=120, what=f"{name} to be filed")
+        new = s.photo(name)
+        s.wait_tile_stars(new["id"], new["stars"])
+        s.tile(new["id"]).locator(".thumb img").wait_for()
+    rows = {r["name"]: r for r in s.api("GET", "/api/photos")}
+    assert rows[first_frame]["cluster_id"] == rows["SonySLT-A55__DSC3756.JPG"]["cluster_id"]
+    # The two frames make one burst on the grid, with one pick.
+    burst = [rows[first_frame]["id"], rows["SonySLT-A55__DSC3756.JPG"]["id"]]
+    s.wait_js("ids => { const g = document.querySelectorAll('.burst'); return g.length === 1 &&"
+              " [...g[0].querySelectorAll('.tile')].map(t => Number(t.dataset.id)).sort().join() ==="
+              " ids.slice().sort().join(); }", burst)
+    assert s.page.locator(".burst .badge.pick").count() == 1
+    assert sorted(s.page.eval_on_selector_all(".tile .name", "ns => ns.map(n => n.textContent)")) == sorted(rows)
     assert s.page.evaluate("window.stillTheSamePage") is True           # no reload
     assert lists == []                                                  # no polling of the list
     s.shot("after")

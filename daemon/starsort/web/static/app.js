@@ -286,11 +286,26 @@ function matches(p) {
   return true;
 }
 
+function spreadBurst(p) {
+  // A burst's size and who chose its pick belong to the burst, not to one frame: when a frame
+  // joins, only its own row is sent, so the frames already shown learn of it from that row.
+  if (!p.cluster_id) return;
+  for (const q of state.photos.values()) {
+    if (q.id === p.id || q.cluster_id !== p.cluster_id) continue;
+    if (q.burst_size === p.burst_size && q.pick_by === p.pick_by) continue;
+    q.burst_size = p.burst_size;
+    q.pick_by = p.pick_by;
+    const t = state.tiles.get(q.id);
+    if (t) { paintTile(t, q); if (t.dataset.group !== groupKey(q)) renderSoon(); }
+  }
+}
+
 function upsert(p) {
   const known = state.photos.has(p.id);
   if (!known && p.state === "undone") return;
   state.photos.set(p.id, p);
   state.busy.delete(p.id);
+  spreadBurst(p);
   if (known) {
     const t = state.tiles.get(p.id);
     if (t) {
