@@ -113,6 +113,33 @@ def test_a_move_that_cannot_happen_takes_the_decision_back(lib, folders, monkeyp
     assert lib.call(decisions.last) is None
 
 
+def test_an_undo_whose_move_cannot_happen_is_refused_and_leaves_the_decision_to_undo_again(lib, folders, monkeypatch):
+    photo_id = photo(lib, folders)
+    overrides.set_stars(lib, photo_id, 2)
+    from starsort.library import journal
+    place = journal.place
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(journal, "place", full)
+
+    with pytest.raises(overrides.Refused):
+        overrides.undo_last(lib)
+    # What the database says is where the files are: still the photographer's 2 stars.
+    row = lib.photo(photo_id)
+    assert (row["stars"], row["decided_by"]) == (2, "photographer")
+    assert Path(row["current_path"]).exists() and Path(row["current_path"]).parent.name == "2-stars"
+    assert rating(row["current_path"]) == "2"
+    assert overrides.misplaced(lib) == []
+
+    # Space again: the same Ctrl+Z now puts the machine's 5 stars back.
+    monkeypatch.setattr(journal, "place", place)
+    assert overrides.undo_last(lib) is not None
+    row = lib.photo(photo_id)
+    assert (row["stars"], row["decided_by"]) == (5, "machine")
+    assert Path(row["current_path"]).parent.name == "5-stars" and rating(row["current_path"]) == "5"
+
+
 def test_undo_all_takes_an_overruled_photo_from_its_new_folder_back_to_the_inbox(lib, folders):
     photo_id = photo(lib, folders)
     inbox_before = {"DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"}
