@@ -641,13 +641,22 @@ function refreshCounts(soon) {
 let whatifTimer = null;
 async function whatif() {
   const v = Number($("threshold").value);
-  const out = $("whatif-result");
-  const apply = $("whatif-apply");
-  if (!(v > 0)) { out.textContent = ""; apply.hidden = true; return; }
+  if (!(v > 0)) { $("whatif-result").textContent = ""; $("whatif-apply").hidden = true; return; }
   const [r] = await getJSON(`/api/whatif?threshold=${encodeURIComponent(v)}`);
   state.threshold = r.threshold_in_force;
-  if (v === r.threshold_in_force) { out.textContent = `in force · ${r.changes ? r.changes + " photos differ" : "all photos agree"}`; apply.hidden = r.changes === 0; }
-  else { out.textContent = `at ${v.toFixed(1)}, ${r.changes} photo${r.changes === 1 ? "" : "s"} change stars`; apply.hidden = r.changes === 0 && v === r.threshold_in_force; }
+  paintWhatif(r, v);
+}
+
+function paintWhatif(r, v) {
+  const out = $("whatif-result");
+  const apply = $("whatif-apply");
+  if (v === r.threshold_in_force) {
+    out.textContent = `in force · ${r.changes ? r.changes + " photos differ" : "all photos agree"}`;
+    apply.hidden = r.changes === 0;
+  } else {
+    out.textContent = `at ${v.toFixed(1)}, ${r.changes} photo${r.changes === 1 ? "" : "s"} change stars`;
+    apply.hidden = false;
+  }
   out.dataset.changes = String(r.changes);
 }
 
@@ -704,14 +713,18 @@ async function main() {
   setupWhatif();
   new IntersectionObserver((entries) => { if (entries.some((x) => x.isIntersecting)) loadPage(); })
     .observe($("more"));
-  const [[s], [c], [w]] = await Promise.all([getJSON("/api/status"), getJSON("/api/counts"), getJSON("/api/whatif")]);
-  paintStatus(s);
-  paintFilters(c);
-  state.threshold = w.threshold_in_force;
-  $("threshold").value = String(w.threshold_in_force);
-  whatif();
+  // The grid first: the server answers one request at a time per core, and the
+  // header's figures (counts over the whole library) must not hold the photos back.
   await loadPage();
   startEvents();
+  getJSON("/api/status").then(([s]) => {
+    paintStatus(s);
+    state.threshold = s.blur_threshold;
+    $("threshold").value = String(s.blur_threshold);
+    $("whatif-result").textContent = "in force";
+    if (state.loupe) paintLoupe();
+  });
+  getJSON("/api/counts").then(([c]) => paintFilters(c));
 }
 
 main();
