@@ -48,10 +48,14 @@ test-fast: install
 # per idle rescan (bench/bench_service.py). About 20 minutes on 2 cores. The
 # narrower scripts stay runnable by hand: bench/bench_analysis.py
 # (calibration), bench_cluster.py, bench_pipeline.py, profile_analysis.py,
-# compare_report.py (two revisions' decisions on the same photos).
+# compare_report.py (two revisions' decisions on the same photos). Then the
+# review page: a 10,000-photo grid in Chromium, thumbnails, filed -> visible,
+# its memory, and analysis throughput with and without its previews
+# (bench/bench_review.py, bench/review-results.md).
 bench: install
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_review.py
 
 # Regenerate config/example.yaml from the schema (a test checks it is in step).
 example: install

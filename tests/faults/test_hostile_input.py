@@ -161,9 +161,10 @@ def hostile_inbox(inbox: Path, outside: Path) -> list[Case]:
         put(name, _tagged(small, f"name{i}"), Case(name, "done", kind="jpeg"))
     # 255-byte names, twice each in different folders: the second lands on a
     # taken name in the same star folder and needs a suffix that still fits.
+    # Different bytes in each card: the same picture twice would be set aside as a copy.
     for folder in ("card_a", "card_b"):
-        put(f"{folder}/{LONG_ASCII}", small, Case(f"{folder}/{LONG_ASCII}", "done", kind="jpeg"))
-        put(f"{folder}/{LONG_UTF8}", jpeg, Case(f"{folder}/{LONG_UTF8}", "done", kind="jpeg"))
+        put(f"{folder}/{LONG_ASCII}", _tagged(small, folder), Case(f"{folder}/{LONG_ASCII}", "done", kind="jpeg"))
+        put(f"{folder}/{LONG_UTF8}", _tagged(jpeg, folder), Case(f"{folder}/{LONG_UTF8}", "done", kind="jpeg"))
 
     # B7: unreadable file and folder.
     # Unreadable from the moment they appear, so a watching daemon never sees them readable.

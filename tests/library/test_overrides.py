@@ -269,3 +269,24 @@ def test_in_rate_in_place_mode_an_override_rewrites_the_rating_and_moves_nothing
     assert {k: v for k, v in tree(folders["inbox"]).items() if not k.endswith(".xmp")} == \
         {k: v for k, v in before.items() if not k.endswith(".xmp")}
     assert files(folders["library"]) == []
+
+
+def test_a_whole_selection_moved_by_hand_is_one_decision_and_undo_still_finds_every_file(lib, folders):
+    photo_id = photo(lib, folders)
+    five, three = folders["library"] / "5-stars", folders["library"] / "3-stars"
+    three.mkdir(exist_ok=True)
+    for name in ("DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"):        # as a file manager moves a selection
+        os.rename(five / name, three / name)
+
+    overrides.moved_by_hand(lib, str(five / "DSC00001.ARW"), str(three / "DSC00001.ARW"))
+    assert overrides.moved_by_hand(lib, str(five / "DSC00001.JPG"), str(three / "DSC00001.JPG")) is None
+
+    row = lib.photo(photo_id)
+    assert (row["stars"], row["current_path"], row["pair_path"]) == (
+        3, str(three / "DSC00001.ARW"), str(three / "DSC00001.JPG"))
+    assert len(lib.call(lambda db: list(db.query("SELECT * FROM decisions")))) == 1
+    assert rating(three / "DSC00001.ARW") == "3"
+    res = lib.call(lambda db: undo.undo(db))
+    assert res.restored and not res.skipped
+    assert {p.name for p in folders["inbox"].iterdir()} == {"DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"}
+    assert files(folders["library"]) == []

@@ -3,6 +3,7 @@ review` alone), overrides carried out by the service's deciding thread through i
 the library's folders watched for decisions made in a file manager."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -169,3 +170,77 @@ def test_with_the_page_turned_off_nothing_listens(tmp_path):
         assert d.stop(signal.SIGTERM) == 0
     finally:
         d.close()
+
+
+def test_photos_filed_before_there_were_previews_get_them_in_the_background(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE)
+    d.config.write_text(d.config.read_text().replace("review:\n", "review:\n  enabled: false\n"))
+    for name in ("ivan.jpg", "two_people.ARW"):
+        shutil.copyfile(DATA / name, d.inbox / name)
+    d.once(ok=True)
+    assert d.query("SELECT count(*) FROM photos WHERE state = 'done' AND preview IS NULL") == [(2,)]
+    d.config.write_text(d.config.read_text().replace("  enabled: false\n", ""))
+
+    # The page on its own: its worker makes previews only, and never loads torch.
+    proc = subprocess.Popen([sys.executable, "-m", "starsort", "review", "--no-browser", "--config", str(d.config)],
+                            env=d.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        d.wait(lambda: d.query("SELECT count(*) FROM photos WHERE preview IS NOT NULL AND preview != ''") == [(2,)],
+               timeout=60, what="previews for both photos")
+        for (key,) in d.query("SELECT preview FROM photos"):
+            assert (d.root / "previews" / key[:2] / f"{key}-s.jpg").is_file()
+            assert (d.root / "previews" / key[:2] / f"{key}-l.jpg").is_file()
+        status, row = d.api("GET", "/api/photos/1")
+        assert status == 200 and row["preview"]
+        worker = [p for p in _children(proc.pid) if p != proc.pid]
+        assert worker and all("torch" not in Path(f"/proc/{p}/maps").read_text() for p in worker)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+            except OSError:
+                continue
+    return out
+
+
+def test_a_threshold_applied_from_the_page_stays_in_force_until_config_yaml_is_edited(tmp_path):
+    d = Daemon(tmp_path, settle=SETTLE)
+    for name in ("ivan.jpg", "kit_with_rose.jpg"):
+        shutil.copyfile(DATA / name, d.inbox / name)
+    d.start()
+    try:
+        _served(d)
+        d.wait(lambda: d.count("SELECT count(*) FROM photos WHERE state = 'done'") == 2, timeout=120,
+               what="both photos filed")
+        scores = [float(s) for (fs,) in d.query("SELECT face_scores FROM photos") for s in fs.strip("[]").split(",")]
+        high = round(max(scores) + 1, 1)
+        assert d.api("GET", f"/api/whatif?threshold={high}")[1]["changes"] == 2
+        assert d.api("POST", "/api/rerate", {"threshold": high})[0] == 202
+        d.wait(lambda: d.query("SELECT DISTINCT stars FROM photos") == [(1,)], timeout=60, what="the re-rate")
+        assert d.api("GET", "/api/status")[1]["blur_threshold"] == high
+        # A photo that lands now is rated at the threshold in force, by restarted workers.
+        shutil.copyfile(DATA / "clapton-2.jpg", d.inbox / "clapton-2.jpg")
+        d.wait(lambda: d.count("SELECT count(*) FROM photos WHERE state = 'done'") == 3, timeout=120,
+               what="the new photo filed")
+        [(new_stars, new_scores)] = d.query("SELECT stars, face_scores FROM photos WHERE original_path LIKE '%clapton%'")
+        assert new_stars == (1 if max(float(s) for s in new_scores.strip("[]").split(",")) < high else 5)
+        assert d.stop(signal.SIGTERM) == 0
+    finally:
+        d.close()
+    status = json.loads(d.cli("status", "--json").stdout)
+    assert status["blur_threshold"] == high and status["settings"]["blur.threshold"]["config_value"] == 10.0
+    assert "set from the review page" in d.cli("status").stdout
+    # Editing config.yaml is the newer decision: it wins.
+    d.config.write_text(d.config.read_text() + "blur:\n  threshold: 9.0\n")
+    status = json.loads(d.cli("status", "--json").stdout)
+    assert status["blur_threshold"] == 9.0 and status["settings"] == {}

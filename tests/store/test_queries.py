@@ -24,7 +24,19 @@ def test_the_csv_has_exactly_the_contract_columns_in_order(fresh_db):
     assert header == ["original_path", "current_path", "pair_path", "kind", "state", "error", "stars", "faces",
                       "blurry_faces", "face_scores", "frame_score", "phash", "cluster_id", "is_pick",
                       "captured_at", "camera_model", "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
-                      "rated_on"]
+                      "rated_on", "decided_by", "rejected", "machine_stars"]
+
+
+def test_the_report_says_whose_the_stars_are_and_what_the_machine_said(fresh_db):
+    _row(fresh_db, original_path="/in/m.JPG", state="done", stars=4, machine_stars=4, rated_on="faces")
+    _row(fresh_db, original_path="/in/p.JPG", state="done", stars=2, machine_stars=5, rated_on="faces",
+         decided_by="photographer")
+    _row(fresh_db, original_path="/in/r.JPG", state="done", stars=5, machine_stars=5, rated_on="faces",
+         decided_by="photographer", rejected=1)
+    rows = {r["original_path"]: (r["stars"], r["decided_by"], r["rejected"], r["machine_stars"])
+            for r in csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))}
+    assert rows == {"/in/m.JPG": ("4", "machine", "0", "4"), "/in/p.JPG": ("2", "photographer", "0", "5"),
+                    "/in/r.JPG": ("5", "photographer", "1", "5")}
 
 
 def test_rated_on_says_whether_faces_or_the_frame_gave_the_stars(fresh_db):

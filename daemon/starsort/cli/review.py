@@ -12,12 +12,16 @@ from .group import CONFIG_HELP, OneLineFormatter, cli, load
 
 def running_page(cfg) -> int | None:
     """The port of the running service's review page, if the service runs and serves one."""
+    s = _status(cfg)
+    return s["review_port"] if s and s["running"] else None
+
+
+def _status(cfg) -> dict | None:
     from ..store import queries
     if not Path(cfg.database).exists():
         return None
     from .group import open_readonly
-    s = queries.status(open_readonly(cfg))
-    return s["review_port"] if s["running"] else None
+    return queries.status(open_readonly(cfg))
 
 
 @cli.command("review")
@@ -48,6 +52,12 @@ def review_cmd(url_only: bool, no_browser: bool, config_path: Path | None) -> No
         if not (url_only or no_browser):
             _open(url)
         return
+    s = _status(cfg)
+    if s and s["running"]:
+        # Running without a page yet (starting up), or with it off: never a second decider.
+        click.echo(f"the starsort service is running (pid {s['pid']}) but serves no review page yet; try again"
+                   " in a moment", err=True)
+        sys.exit(1)
     if url_only:
         click.echo("the starsort service is not running, so no page is served; `starsort review` serves it"
                    " on its own", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from .group import CONFIG_HELP, OneLineFormatter, cli, load
+from .group import CONFIG_HELP, OneLineFormatter, cli, load, refuse_if_running
 
 
 
@@ -21,6 +21,8 @@ def run(config_path: Path | None, once: bool) -> None:
     Example: starsort run --config ~/.config/starsort/config.yaml
     """
     cfg, source = load(config_path)
+    # One deciding process per database: a second would file the same inboxes.
+    refuse_if_running(cfg, "run")
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr, format=fmt)
     for handler in logging.getLogger().handlers:

@@ -23,5 +23,6 @@ def status(config_path: Path | None, as_json: bool) -> None:
     cfg, _ = load(config_path)
     db = open_readonly(cfg)
     s = report.status(db)
-    s["settings"] = settings.in_force(db, cfg)[1]
+    in_force, s["settings"] = settings.in_force(db, cfg)
+    s["blur_threshold"] = in_force.blur.threshold
     click.echo(json.dumps(s, indent=2) if as_json else report.format_status(s), nl=as_json)

@@ -30,7 +30,7 @@ from ..store.db import transaction
 from . import copies, journal, ratings
 from .context import Library
 from .fsops import Collision, SourceChanged
-from .names import DUPLICATES, QUARANTINE, Member, dest_name, find_sidecars, photo_stem, star_folder, stars_text
+from .names import DUPLICATES, QUARANTINE, Member, dest_name, find_sidecars, folder_for, photo_stem, stars_text
 
 log = logging.getLogger("starsort.library")
 
@@ -50,7 +50,9 @@ def file(lib: Library, photo_id: int) -> str | None:
     if row["stars"] is None:
         # A quarantine that could not be filed (full disk) and is retried.
         return _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
-    return _file_into(lib, row, lib.root / star_folder(int(row["stars"])), final_state="done")
+    # A photo the photographer rejected that comes back (its file changed in
+    # the inbox) keeps their call: rejected/, not the machine's star folder.
+    return _file_into(lib, row, lib.root / folder_for(int(row["stars"]), bool(row["rejected"])), final_state="done")
 
 
 def quarantine(lib: Library, photo_id: int, reason: str) -> None:

@@ -156,21 +156,29 @@ def moved_by_hand(lib: Library, src: str, dst: str) -> Done | None:
     # The rest of the group follows, under the moved file's stem, if it is
     # still where it was (the photographer may have moved them all).
     stem, old_stem = photo_stem(dst), photo_stem(src)
+    old_folder = str(Path(src).parent)
     rest = [p for p in (row["current_path"], row["pair_path"]) if p and p != src]
+    # Its files starsort knows in the old folder (moved in, or written there:
+    # sidecars, a converted JPEG), and any sidecar found next to it now.
+    known = lib.call(lambda db: [r[0] for r in db.execute(
+        "SELECT dst FROM moves WHERE photo_id = :id UNION SELECT path FROM artifacts WHERE photo_id = :id",
+        {"id": row["id"]})])
+    rest += [p for p in known if os.path.dirname(p) == old_folder and p not in rest and p != src]
     rest += [p for p in find_sidecars([p for p in (row["current_path"], row["pair_path"]) if p]) if p not in rest]
-    moved = {role: dst}
     for path in rest:
-        if not os.path.lexists(path):
-            continue
         r = "pair" if path == row["pair_path"] else "primary" if path == row["current_path"] else "sidecar"
         base = os.path.basename(path)
         target = new_folder / (stem + base[len(old_stem):] if base.startswith(old_stem) else base)
+        if not os.path.lexists(path):
+            if os.path.lexists(target):
+                # The photographer moved it along too (the whole selection): only the journal follows.
+                lib.filer.record_done(row["id"], r, path, str(target))
+            continue
         if os.path.lexists(target):
             lib.event("WARNING", f"{os.path.basename(path)} cannot follow {os.path.basename(dst)} into {name}:"
                       f" {target.name} is taken there")
             continue
         lib.filer.plan_one(row["id"], outcomes.Member(r, path), str(target), False)
-        moved[r if r != "sidecar" else path] = str(target)
     try:
         placed = lib.filer.complete(row["id"])
     except OSError as e:

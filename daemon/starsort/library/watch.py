@@ -2,9 +2,9 @@
 a file manager is the photographer's decision.
 
 A watchdog observer on the library reports renames between its star folders
-(and into `rejected/`); each becomes a request for the deciding thread
-(`overrides.moved_by_hand`), which carries the RAW or JPEG partner and the
-sidecars along and rewrites the rating. starsort's own moves are links and
+(and into `rejected/`); once the library is quiet, each becomes a request for
+the deciding thread (`overrides.moved_by_hand`), which carries the RAW or
+JPEG partner and the sidecars along and rewrites the rating. starsort's own moves are links and
 unlinks, never renames, so they are not mistaken for the photographer's.
 Moves made while starsort was stopped are found at the next start
 (`overrides.moved_while_stopped`).
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -56,11 +58,34 @@ class _Handler(FileSystemEventHandler):
             log.exception("library move event for %r could not be handled", getattr(event, "src_path", "?"))
 
 
+# A file manager moves a selection (the RAW, its JPEG, the sidecar, a hundred
+# photos) one rename at a time. Acting on the first rename at once would move
+# the rest behind its back, and it would then fail on files already gone; so
+# the moves are taken once the library has been quiet this long.
+QUIET_SECONDS = 1.5
+
+
 class LibraryWatch:
-    def __init__(self, root: Path, moved: Callable[[str, str], None]):
+    def __init__(self, root: Path, quiet: float = QUIET_SECONDS):
         self.root = Path(root)
-        self.moved = moved
+        self.quiet = quiet
         self.observer: Observer | None = None
+        self._lock = threading.Lock()
+        self._moves: list[tuple[str, str]] = []
+        self._last = 0.0
+
+    def _moved(self, src: str, dst: str) -> None:
+        with self._lock:
+            self._moves.append((src, dst))
+            self._last = time.monotonic()
+
+    def settled(self) -> list[tuple[str, str]]:
+        """The moves seen so far, once no move has come for `quiet` seconds; else none yet."""
+        with self._lock:
+            if not self._moves or time.monotonic() - self._last < self.quiet:
+                return []
+            moves, self._moves = self._moves, []
+            return moves
 
     def start(self) -> None:
         if not self.root.is_dir():
@@ -68,7 +93,7 @@ class LibraryWatch:
         obs = Observer()
         # Watched at its real path: events then name the folders as the
         # library's rows do after realpath.
-        obs.schedule(_Handler(self.root, self.moved), os.path.realpath(self.root), recursive=True)
+        obs.schedule(_Handler(self.root, self._moved), os.path.realpath(self.root), recursive=True)
         try:
             obs.start()
         except OSError as e:

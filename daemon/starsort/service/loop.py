@@ -191,8 +191,7 @@ class Service:
                     stages=pipeline.WORKER_STAGES, serve=crashpoints.test_analyser())
 
     def _start_page(self) -> None:
-        self.library_watch = LibraryWatch(self.library, lambda src, dst: self.requests.submit(
-            {"action": "moved", "src": src, "dst": dst}))
+        self.library_watch = LibraryWatch(self.library)
         self.library_watch.start()
         if not self.cfg.review.enabled:
             return
@@ -211,6 +210,13 @@ class Service:
         self.lib.call(lambda db: runs.review_port(db, port))
         if self.on_page is not None:
             self.on_page(port)
+
+    def take_requests(self) -> None:
+        """The photographer's moves in the library, once it is quiet, then every request in order."""
+        if self.library_watch is not None:
+            for src, dst in self.library_watch.settled():
+                self.requests.submit({"action": "moved", "src": src, "dst": dst})
+        self.requests.run(self.lib, self._rerate, self._stop)
 
     def _rerate(self, threshold: float | None) -> dict:
         """Re-rate every filed photo the photographer has not decided, at `threshold` if given
@@ -280,7 +286,7 @@ class Service:
                 if self._stop.is_set() and answer.status in (Status.CRASHED, Status.TIMEOUT):
                     continue  # workers are being stopped; the photo stays queued
                 self.handle(answer)
-            self.requests.run(self.lib, self._rerate, self._stop)
+            self.take_requests()
             if not self.once:
                 self.backfill_previews()
             self.heartbeat()
@@ -294,7 +300,7 @@ class Service:
         while not self._stop.is_set():
             for answer in self.pool.poll(0.2):
                 self.handle(answer)
-            self.requests.run(self.lib, self._rerate, self._stop)
+            self.take_requests()
             self.backfill_previews()
             self.heartbeat()
 

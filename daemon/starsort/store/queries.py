@@ -26,6 +26,7 @@ COLUMNS = (
     # Added later, so at the end: scripts that read columns by position keep working.
     "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
     "rated_on",
+    "decided_by", "rejected", "machine_stars",
 )
 
 # In CSV a list is one cell, its items joined by this; JSON keeps lists.
@@ -72,6 +73,11 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
             "exif_problems": problems if missing is not None else None,
             "duplicate_of": dupes.get(r["id"], ""),
             "rated_on": (r["rated_on"] or "") if r["stars"] is not None else "",
+            # Whose the stars are: the machine's, or the photographer's (the review
+            # page, a move between star folders); a reject is in rejected/.
+            "decided_by": r["decided_by"] if done else "",
+            "rejected": int(bool(r["rejected"])) if done else None,
+            "machine_stars": r["machine_stars"] if done else None,
         }
 
 

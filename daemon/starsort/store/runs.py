@@ -11,7 +11,7 @@ def started(db: Database, now: float, running_as_root: bool, config_path: str) -
         "INSERT INTO service (id, pid, started_at, heartbeat_at, stopped_at, running_as_root, config_path)"
         " VALUES (1, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid,"
         " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, stopped_at = NULL,"
-        " running_as_root = excluded.running_as_root, config_path = excluded.config_path",
+        " running_as_root = excluded.running_as_root, config_path = excluded.config_path, review_port = NULL",
         (os.getpid(), now, now, int(running_as_root), config_path))
 
 

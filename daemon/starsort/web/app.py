@@ -115,6 +115,8 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
 
     def status_json() -> dict:
         out = queries.status(readers.db())
+        out["blur_threshold"] = backend.config().blur.threshold
+        out["settings"] = {}
         out.update(backend.status_extra())
         return out
 

@@ -1031,18 +1031,27 @@ async function main() {
   $("compare-close").addEventListener("click", closeCompare);
   setupLoupe();
   setupWhatif();
-  const [[s], [c], [w]] = await Promise.all([getJSON("/api/status"), getJSON("/api/counts"), getJSON("/api/whatif")]);
-  paintStatus(s);
-  paintFilters(c);
-  state.threshold = w.threshold_in_force;
-  $("threshold").value = String(w.threshold_in_force);
-  whatif();
-  // The first page before the event stream: the stream starts from the change number
-  // that page was read at, so nothing filed in between is missed or shown twice.
+  // The grid first: the server answers one request at a time per core, and the
+  // header's figures (counts over the whole library) must not hold the photos back.
+  // And the first page before the event stream: the stream starts from the change
+  // number that page was read at, so nothing filed in between is missed or shown twice.
   await loadPage();
   startEvents();
   new IntersectionObserver((entries) => { if (entries.some((x) => x.isIntersecting)) loadPage(); })
     .observe($("more"));
+  await Promise.all([
+    getJSON("/api/status").then(([s]) => {
+      paintStatus(s);
+      state.threshold = s.blur_threshold;
+      if (document.activeElement !== $("threshold")) {
+        $("threshold").value = String(s.blur_threshold);
+        $("whatif-result").textContent = "in force";
+        $("whatif-result").className = "muted";
+      }
+      if (state.loupe) paintLoupe();
+    }),
+    getJSON("/api/counts").then(([c]) => paintFilters(c)),
+  ]);
   document.body.dataset.ready = "1";
 }
 
