@@ -113,6 +113,33 @@ def test_a_move_that_cannot_happen_takes_the_decision_back(lib, folders, monkeyp
     assert lib.call(decisions.last) is None
 
 
+def test_an_undo_whose_move_cannot_happen_is_refused_and_leaves_the_decision_to_undo_again(lib, folders, monkeypatch):
+    photo_id = photo(lib, folders)
+    overrides.set_stars(lib, photo_id, 2)
+    from starsort.library import journal
+    place = journal.place
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(journal, "place", full)
+
+    with pytest.raises(overrides.Refused):
+        overrides.undo_last(lib)
+    # What the database says is where the files are: still the photographer's 2 stars.
+    row = lib.photo(photo_id)
+    assert (row["stars"], row["decided_by"]) == (2, "photographer")
+    assert Path(row["current_path"]).exists() and Path(row["current_path"]).parent.name == "2-stars"
+    assert rating(row["current_path"]) == "2"
+    assert overrides.misplaced(lib) == []
+
+    # Space again: the same Ctrl+Z now puts the machine's 5 stars back.
+    monkeypatch.setattr(journal, "place", place)
+    assert overrides.undo_last(lib) is not None
+    row = lib.photo(photo_id)
+    assert (row["stars"], row["decided_by"]) == (5, "machine")
+    assert Path(row["current_path"]).parent.name == "5-stars" and rating(row["current_path"]) == "5"
+
+
 def test_undo_all_takes_an_overruled_photo_from_its_new_folder_back_to_the_inbox(lib, folders):
     photo_id = photo(lib, folders)
     inbox_before = {"DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"}
@@ -151,6 +178,24 @@ def test_rejecting_the_pick_hands_the_pick_to_the_sharpest_frame_left(lib, folde
     b = photo(lib, folders, "DSC00002", pair=False, scores=[60.0], sidecar=None, captured="2026-11-22T14:00:01")
     overrides.reject(lib, b)
     assert (lib.photo(a)["is_pick"], lib.photo(b)["is_pick"]) == (1, 0)
+
+
+def test_pick_on_a_photo_alone_in_its_cluster_is_refused_and_leaves_nothing_for_ctrl_z_to_undo(lib, folders):
+    # Two photos of different scenes: each is alone in a cluster of its own, no burst.
+    rated = photo(lib, folders, "DSC00001", pair=False, sidecar=None, phash="0000000000000000")
+    alone = photo(lib, folders, "DSC00002", pair=False, sidecar=None, phash="ffffffffffffffff")
+    assert lib.photo(alone)["cluster_id"] != lib.photo(rated)["cluster_id"]
+    overrides.set_stars(lib, rated, 3)
+
+    with pytest.raises(overrides.Refused, match="no burst"):
+        overrides.pick(lib, alone)
+
+    assert lib.call(lambda db: db.execute("SELECT pick_by FROM clusters WHERE id = ?",
+                                          [lib.photo(alone)["cluster_id"]]).fetchone()[0]) != "photographer"
+    # The photographer's last decision is still the 3 stars: that is what undo puts back.
+    done = overrides.undo_last(lib)
+    assert done is not None and done.photo_id == rated
+    assert (lib.photo(rated)["stars"], lib.photo(rated)["decided_by"]) == (5, "machine")
 
 
 def test_a_file_moved_by_hand_between_star_folders_is_a_decision_and_its_partner_and_sidecar_follow(lib, folders):

@@ -24,7 +24,14 @@ def _served(d: Daemon) -> None:
 
 
 def _rating(path: str | Path) -> str | None:
-    return read_xmp(Path(path).with_suffix(".xmp")).get("Xmp.xmp.Rating")
+    sidecar = Path(path).with_suffix(".xmp")
+    return read_xmp(sidecar).get("Xmp.xmp.Rating") if sidecar.exists() else None
+
+
+def _rated(d: Daemon, path: Path, rating: str) -> None:
+    # The rating is rewritten just after the files are in their new folder, so a test that
+    # sees the move must still wait for it.
+    d.wait(lambda: _rating(path) == rating, timeout=10, what=f"{path.name}'s sidecar to say {rating}")
 
 
 def test_pressing_2_through_the_api_moves_a_pair_and_its_sidecar_into_2_stars_within_seconds(tmp_path):
@@ -49,7 +56,7 @@ def test_pressing_2_through_the_api_moves_a_pair_and_its_sidecar_into_2_stars_wi
         two = d.library / "2-stars"
         assert sorted(p.name for p in two.iterdir()) == ["DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"]
         assert {n: sha256(two / n) for n in before} == before
-        assert _rating(two / "DSC00001.ARW") == "2"
+        _rated(d, two / "DSC00001.ARW", "2")
         after = d.api("GET", f"/api/photos/{photo['id']}")[1]
         assert (after["stars"], after["decided_by"]) == (2, "photographer")
         assert moved_in < 5, moved_in
@@ -79,7 +86,7 @@ def test_a_photo_dragged_between_star_folders_is_the_photographers_decision_and_
                timeout=15, what="the move to be taken as a decision")
         d.wait(lambda: (target / "DSC00002.JPG").exists() and (target / "DSC00002.xmp").exists(), timeout=10,
                what="the JPEG and the sidecar to follow")
-        assert _rating(target / "DSC00002.ARW") == str(target_stars)
+        _rated(d, target / "DSC00002.ARW", str(target_stars))
         assert [p for p in files(d.library, hidden=False) if p.parent != target] == []
         assert d.stop(signal.SIGTERM) == 0
     finally:
@@ -124,7 +131,7 @@ def test_with_the_service_stopped_review_serves_the_page_itself_with_the_same_jo
         assert d.api("POST", f"/api/photos/{photo_id}", {"reject": True})[0] == 202
         d.wait(lambda: d.query("SELECT rejected FROM photos") == [(1,)], timeout=15, what="the reject")
         d.wait(lambda: (d.library / "rejected" / "IMG_1.jpg").exists(), timeout=10, what="the move")
-        assert _rating(d.library / "rejected" / "IMG_1.jpg") == "-1"
+        _rated(d, d.library / "rejected" / "IMG_1.jpg", "-1")
         assert not Path(current).exists()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

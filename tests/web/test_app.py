@@ -5,10 +5,15 @@ import json
 import threading
 import time
 
+from starlette.testclient import TestClient
+
 from starsort.library import overrides
 from starsort.store import review
+from starsort.web.app import Backend, create_app
+from starsort.web.security import load_token
 
 from ..helpers import filed
+from .conftest import ORIGIN, PORT
 
 
 CONTRACT = {"id", "original_path", "current_path", "pair_path", "state", "stars", "decided_by", "rejected",
@@ -124,6 +129,39 @@ def test_the_event_stream_sends_each_changed_photo_once_in_order(page, lib, fold
     assert {g["id"] for g in got} == {first}
     assert [g["seq"] for g in got] == sorted({g["seq"] for g in got})       # in order, none twice
     assert got[-1]["current_path"].endswith("3-stars/A.JPG")
+
+
+def test_the_event_stream_reads_through_each_threads_own_connection(lib, folders, monkeypatch):
+    # Each server thread has its own read-only connection; the stream's reads run in worker
+    # threads, and one connection shared by every stream's workers at once is not what SQLite's
+    # Python module promises to serialise. A connection that refuses other threads shows it.
+    import sqlite3
+
+    from sqlite_utils import Database
+
+    from starsort.web import app as web_app
+
+    def strict(path, readonly=False):
+        return Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=True))
+    monkeypatch.setattr(web_app, "connect", strict)
+    first = filed(lib, folders, "A", pair=False, phash="1" * 16)
+    backend = Backend(database=lib.cfg.database, config=lambda: lib.cfg, submit=lambda req: 1,
+                      notices=lambda after: (0, []))
+    stopping = threading.Event()
+    token = load_token(lib.cfg.database)
+    with TestClient(create_app(backend, token, lambda: PORT, stopping), base_url=ORIGIN) as c:
+        c.get(f"/?token={token}", follow_redirects=False)
+        since = int(c.get("/api/photos").headers["x-starsort-seq"])
+        overrides.set_stars(lib, first, 3)
+        with c.stream("GET", f"/api/events?since={since}") as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "photo":
+                    assert json.loads(line[6:])["stars"] == 3
+                    break
+    stopping.set()
 
 
 def test_status_is_the_same_data_as_status_json(page, lib, folders):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..store import decisions
+from ..store import decisions, photos
 from ..store.db import transaction
 from . import bursts, outcomes, ratings
 from .context import Library
@@ -68,7 +68,10 @@ def to_machine(lib: Library, photo_id: int) -> Done:
 def pick(lib: Library, photo_id: int) -> Done:
     """Make this frame its burst's pick; it stays the pick when sharper frames land."""
     row = _filed(lib, photo_id)
-    if row["cluster_id"] is None:
+    # Every photo opens a cluster of its own; only two frames or more make a burst. A pick
+    # alone would be a decision nothing shows, which the next Ctrl+Z would undo instead
+    # of the change the photographer can see.
+    if row["cluster_id"] is None or lib.call(lambda db: photos.cluster_size(db, row["cluster_id"])) < 2:
         raise Refused("this photo is in no burst")
     now = time.time()
 
@@ -97,21 +100,34 @@ def undo_last(lib: Library) -> Done | None:
         lib.call(lambda db: decisions.undone(db, d["id"], now))
         raise Refused(f"photo {photo_id} is no longer filed; its decision cannot be put back")
 
-    def restore(db: Database) -> None:
+    def restore(db: Database) -> dict:
         with transaction(db):
-            decisions.decide(db, photo_id, stars=b["stars"], rejected=b["rejected"], decided_by=b["decided_by"],
-                             now=now)
-            if b["cluster_id"] is not None and b["cluster_id"] == row["cluster_id"]:
-                if b["pick_by"] == "photographer" and b["pick_id"] is not None:
-                    decisions.choose_pick(db, b["cluster_id"], b["pick_id"], "photographer")
-                else:
-                    decisions.release_pick(db, b["cluster_id"])
-                    bursts.repick(db, b["cluster_id"])
+            now_state = decisions.snapshot(db, photo_id)
+            _put_back(db, photo_id, b, row["cluster_id"], now)
             decisions.undone(db, d["id"], now)
-    lib.call(restore)
-    _place(lib, photo_id)
+            return now_state
+    current = lib.call(restore)
+    if not _place(lib, photo_id):
+        # The files could not move: neither does the decision, which stays the one to undo.
+        def revert(db: Database) -> None:
+            with transaction(db):
+                _put_back(db, photo_id, current, row["cluster_id"], time.time())
+                decisions.not_undone(db, d["id"])
+        lib.call(revert)
+        raise Refused(f"could not move {os.path.basename(row['current_path'])} back; see the last error")
     log.info("photographer: undid %s of %s", d["action"], os.path.basename(row["original_path"]))
     return Done(photo_id, "undo", f"undid {d['action']}")
+
+
+def _put_back(db: Database, photo_id: int, b: dict, cluster_id: int | None, now: float) -> None:
+    """A photo's stars, rejection and burst pick as a snapshot has them (in a transaction)."""
+    decisions.decide(db, photo_id, stars=b["stars"], rejected=b["rejected"], decided_by=b["decided_by"], now=now)
+    if b["cluster_id"] is not None and b["cluster_id"] == cluster_id:
+        if b["pick_by"] == "photographer" and b["pick_id"] is not None:
+            decisions.choose_pick(db, b["cluster_id"], b["pick_id"], "photographer")
+        else:
+            decisions.release_pick(db, b["cluster_id"])
+            bursts.repick(db, b["cluster_id"])
 
 
 def moved_by_hand(lib: Library, src: str, dst: str) -> Done | None:

@@ -69,6 +69,11 @@ def undone(db: Database, decision_id: int, now: float) -> None:
     db.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, decision_id))
 
 
+def not_undone(db: Database, decision_id: int) -> None:
+    """An undo whose move could not happen: the decision is in force again, the next to undo."""
+    db.execute("UPDATE decisions SET undone_at = NULL WHERE id = ?", (decision_id,))
+
+
 def forget(db: Database, decision_id: int) -> None:
     """A decision whose move could not happen: it never took effect."""
     db.execute("DELETE FROM decisions WHERE id = ?", (decision_id,))

@@ -286,7 +286,8 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
             while not stopping.is_set():
                 if await request.is_disconnected():
                     return
-                seq2, rows = await asyncio.to_thread(review.changes, readers.db(), backend.config(), seq)
+                # readers.db() inside the worker: each thread reads through its own connection.
+                seq2, rows = await asyncio.to_thread(lambda: review.changes(readers.db(), backend.config(), seq))
                 for row in rows:
                     yield f"id: {row['seq']}\nevent: photo\ndata: {json.dumps(row)}\n\n"
                 seq = seq2

@@ -3,30 +3,34 @@
 "use strict";
 
 const PAGE = 200;
+const TILE_SIZES = [140, 188, 240, 320];
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
+  if (text !== undefined && text !== null) e.textContent = text;
   return e;
 };
 
 const state = {
   photos: new Map(),      // id -> photo, as /api/photos gives it
   tiles: new Map(),       // id -> tile element, kept so images are never fetched twice
-  order: [],              // ids in the grid, newest first
+  order: [],              // ids loaded, newest first
+  visual: [],             // ids as the grid shows them (a burst's frames together); arrows walk this
   focus: null,            // the one photo every key acts on
   view: {},               // the filter: {stars} | {filter} | {filter: "quarantined", reason}
+  generation: 0,          // bumped by a filter change, so a page of the old view is dropped
   cursor: null,           // id of the last photo loaded (paging)
   exhausted: false,
-  loading: false,
+  loading: null,          // the page request in flight
   seq: 0,                 // the last change seen
   threshold: null,        // blur.threshold in force
   follow: false,
   busy: new Set(),        // photos with a change on its way
   loupe: false,
   zoomed: false,
-  compare: null,          // {frames, pinned, offset, focusPane, view}
+  compare: null,          // {frames, pinned, offset, focusPane, view, full}
+  counts: null,
 };
 
 // ---- talking to the service ---------------------------------------------------
@@ -39,11 +43,17 @@ async function getJSON(url) {
 }
 
 async function post(url, body) {
-  const r = await fetch(url, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-Starsort": "1" },
-    body: JSON.stringify(body),
-  });
+  let r;
+  try {
+    r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Starsort": "1" },
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    toast("The service does not answer; nothing was changed", true);
+    return null;
+  }
   if (r.status === 401) { signedOut(); return null; }
   const data = await r.json().catch(() => ({}));
   if (r.status !== 202) toast(data.error || `refused (${r.status})`, true);
@@ -51,6 +61,7 @@ async function post(url, body) {
 }
 
 function signedOut() {
+  if (source) source.close();
   document.body.textContent = "";
   document.body.append(el("p", "empty", "Signed out. Open the page again with `starsort review`."));
 }
@@ -60,7 +71,7 @@ function query(extra) {
   const v = state.view;
   if (v.stars) q.set("stars", v.stars);
   if (v.filter) q.set("filter", v.filter);
-  if (v.reason) q.set("reason", v.reason);
+  if (v.reason !== undefined) q.set("reason", v.reason);
   for (const [k, val] of Object.entries(extra || {})) q.set(k, val);
   return q.toString();
 }
@@ -69,12 +80,29 @@ function query(extra) {
 
 function starsText(n) {
   const s = el("span", "stars");
-  for (let i = 1; i <= 5; i++) {
-    const c = el("span", i <= (n || 0) ? "" : "off", "★");
-    s.append(c);
-  }
+  s.setAttribute("aria-label", `${n || 0} stars`);
+  for (let i = 1; i <= 5; i++) s.append(el("span", i <= (n || 0) ? "on" : "off", "★"));
   return s;
 }
+
+function ext(path) {
+  const name = (path || "").split("/").pop();
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(dot + 1).toUpperCase() : "";
+}
+
+function nameEl(name) {
+  // Frames of a burst differ at the end of their names (DSC3755, DSC3756): a long name
+  // gives way in the middle, so its number and extension always show.
+  const chars = Array.from(name || "");
+  const cut = Math.max(0, chars.length - 8);
+  const e = el("span", "name");
+  e.append(el("span", "head", chars.slice(0, cut).join("")), el("span", "tail", chars.slice(cut).join("")));
+  return e;
+}
+
+function inBurst(p) { return !!p.cluster_id && p.burst_size >= 2; }
+function groupKey(p) { return inBurst(p) ? `c${p.cluster_id}` : `p${p.id}`; }
 
 function tileFor(p) {
   let t = state.tiles.get(p.id);
@@ -82,9 +110,7 @@ function tileFor(p) {
     t = el("div", "tile");
     t.tabIndex = -1;
     t.dataset.id = p.id;
-    const thumb = el("div", "thumb");
-    const meta = el("div", "meta");
-    t.append(thumb, meta, el("div", "badges"));
+    t.append(el("div", "thumb"), el("div", "meta"));
     t.addEventListener("click", () => setFocus(p.id));
     t.addEventListener("dblclick", () => { setFocus(p.id); openLoupe(); });
     state.tiles.set(p.id, t);
@@ -96,9 +122,11 @@ function tileFor(p) {
 function paintTile(t, p) {
   t.className = "tile";
   if (p.verdict) t.classList.add(p.verdict);
-  if (p.decided_by === "photographer") t.classList.add("decided");
+  t.classList.add(p.decided_by === "photographer" ? "decided" : "machine");
   if (p.rejected) t.classList.add("rejected");
+  if (p.state !== "done") t.classList.add(`state-${p.state}`);
   if (state.focus === p.id) t.classList.add("focused");
+  if (inBurst(p) && p.is_pick) t.classList.add("pick");
   t.title = p.why || p.error || p.name;
   const thumb = t.querySelector(".thumb");
   const want = p.preview ? `/api/photos/${p.id}/preview/s?v=${p.preview}` : null;
@@ -109,6 +137,7 @@ function paintTile(t, p) {
     i.loading = "lazy";
     i.decoding = "async";
     i.alt = p.name;
+    i.draggable = false;
     i.dataset.src = want;
     i.src = want;
     thumb.append(i);
@@ -118,41 +147,83 @@ function paintTile(t, p) {
       : p.state === "queued" ? "being analysed…" : p.state === "done" ? "no preview yet" : p.state;
     thumb.append(el("div", "placeholder", why));
   }
+  // Corner marks on the photo: the burst's pick, the file types, a change on its way.
+  for (const b of thumb.querySelectorAll(".badges")) b.remove();
+  const top = el("div", "badges top");
+  if (inBurst(p) && p.is_pick) top.append(el("span", "badge pick", p.pick_by === "photographer" ? "PICK ✓" : "PICK"));
+  if (p.rejected) top.append(el("span", "badge reject", "REJECTED"));
+  if (state.busy.has(p.id)) top.append(el("span", "badge busy", "moving…"));
+  const bottom = el("div", "badges bottom");
+  // The file types only where they say something: a raw, or a RAW+JPEG pair.
+  const kinds = [ext(p.current_path || p.original_path), p.pair_path ? ext(p.pair_path) : ""].filter(Boolean);
+  if (kinds.length > 1 || (kinds.length && !/^JPE?G$/.test(kinds[0]))) bottom.append(el("span", "badge kind", kinds.join("+")));
+  if (p.decided_by === "photographer") bottom.append(el("span", "badge mine", "your call"));
+  thumb.append(top, bottom);
   const meta = t.querySelector(".meta");
   meta.textContent = "";
-  meta.append(el("span", "name", p.name));
-  if (p.state === "done") meta.append(p.rejected ? el("span", "badge reject", "rejected") : starsText(p.stars));
-  const badges = t.querySelector(".badges");
-  badges.textContent = "";
-  if (p.is_pick && p.burst_size >= 2) badges.append(el("span", "badge pick", p.pick_by === "photographer" ? "PICK ✓" : "PICK"));
-  if (state.busy.has(p.id)) badges.append(el("span", "badge busy", "moving…"));
+  meta.append(nameEl(p.name));
+  if (p.state === "done") meta.append(p.rejected ? el("span", "stars rejected-mark", "✕") : starsText(p.stars));
+  else meta.append(el("span", "state", p.state));
 }
 
 function render() {
   const grid = $("grid");
   const frag = document.createDocumentFragment();
-  let group = null, groupCluster = null;
+  // A burst's loaded frames are shown together where its newest frame falls, even
+  // when other photos were filed between its frames.
+  const members = new Map();
   for (const id of state.order) {
     const p = state.photos.get(id);
-    const t = tileFor(p);
-    if (p.cluster_id && p.burst_size >= 2) {
-      if (groupCluster !== p.cluster_id) {
-        group = el("div", "burst");
-        group.dataset.cluster = p.cluster_id;
-        group.append(el("span", "burst-label", `burst · ${p.burst_size}`));
-        frag.append(group);
-        groupCluster = p.cluster_id;
-      }
-      group.append(t);
-    } else {
-      group = null; groupCluster = null;
-      frag.append(t);
-    }
+    if (!inBurst(p)) continue;
+    const key = groupKey(p);
+    if (!members.has(key)) members.set(key, []);
+    members.get(key).push(id);
   }
+  const placed = new Set();
+  const visual = [];
+  for (const id of state.order) {
+    if (placed.has(id)) continue;
+    const p = state.photos.get(id);
+    const key = groupKey(p);
+    if (!members.has(key)) {
+      const t = tileFor(p);
+      t.dataset.group = key;
+      frag.append(t);
+      placed.add(id);
+      visual.push(id);
+      continue;
+    }
+    const group = el("div", "burst");
+    group.dataset.cluster = p.cluster_id;
+    const label = el("div", "burst-label");
+    label.append(el("span", "", "Burst"), el("span", "n", `${p.burst_size} frames`));
+    group.append(label);
+    const row = el("div", "burst-row");
+    for (const m of members.get(key)) {
+      const t = tileFor(state.photos.get(m));
+      t.dataset.group = key;
+      row.append(t);
+      placed.add(m);
+      visual.push(m);
+    }
+    group.append(row);
+    frag.append(group);
+  }
+  state.visual = visual;
   grid.textContent = "";
   grid.append(frag);
-  if (!state.order.length) grid.append(el("div", "empty", state.loading ? "Loading…" : "No photos here yet."));
+  if (!state.order.length) {
+    const empty = el("div", "empty");
+    if (state.loading) empty.append(el("p", "", "Loading…"));
+    else if (state.view.stars || state.view.filter) empty.append(el("p", "", "No photo matches this filter."));
+    else {
+      empty.append(el("p", "big", "No photos yet."));
+      empty.append(el("p", "", "Photos copied into an inbox appear here as soon as they are rated."));
+    }
+    grid.append(empty);
+  }
   $("more").textContent = state.exhausted ? "" : state.loading ? "Loading…" : "Scroll for more";
+  markFocus(false);
 }
 
 let renderQueued = false;
@@ -162,32 +233,43 @@ function renderSoon() {
   requestAnimationFrame(() => { renderQueued = false; render(); });
 }
 
-async function loadPage() {
-  if (state.loading || state.exhausted) return;
-  state.loading = true;
+function loadPage() {
+  // One request at a time; callers share the one in flight.
+  if (state.exhausted) return Promise.resolve();
+  if (!state.loading) {
+    const gen = state.generation;
+    state.loading = fetchPage(gen).finally(() => { if (gen === state.generation) state.loading = null; });
+  }
+  return state.loading;
+}
+
+async function fetchPage(gen) {
   const extra = { limit: PAGE };
   if (state.cursor !== null) extra.after = state.cursor;
-  try {
-    const [rows, r] = await getJSON(`/api/photos?${query(extra)}`);
-    if (state.cursor === null) state.seq = Math.max(state.seq, Number(r.headers.get("x-starsort-seq") || 0));
-    for (const p of rows) {
-      if (!state.photos.has(p.id)) state.order.push(p.id);
-      state.photos.set(p.id, p);
-    }
-    if (rows.length) state.cursor = rows[rows.length - 1].id;
-    if (rows.length < PAGE) state.exhausted = true;
-    if (state.focus === null && state.order.length) state.focus = state.order[0];
-  } finally {
-    state.loading = false;
+  const [rows, r] = await getJSON(`/api/photos?${query(extra)}`);
+  if (gen !== state.generation) return;           // the filter changed meanwhile
+  if (state.cursor === null) state.seq = Math.max(state.seq, Number(r.headers.get("x-starsort-seq") || 0));
+  for (const p of rows) {
+    if (!state.photos.has(p.id)) state.order.push(p.id);
+    state.photos.set(p.id, p);
   }
+  state.order.sort((a, b) => b - a);
+  if (rows.length) state.cursor = rows[rows.length - 1].id;
+  if (rows.length < PAGE) state.exhausted = true;
+  state.loading = null;
   render();
-  if (state.focus !== null) markFocus();
+  if (state.focus === null && state.visual.length) setFocus(state.visual[0], false);
+  // A screen taller than one page of tiles: keep loading until it is full.
+  requestAnimationFrame(() => { if (!state.exhausted && inView($("more"))) loadPage(); });
 }
 
 async function reload() {
-  state.photos.clear(); state.order = []; state.cursor = null; state.exhausted = false; state.focus = null;
-  await loadPage();
-  startEvents();
+  state.generation++;
+  state.photos.clear(); state.order = []; state.visual = []; state.cursor = null; state.exhausted = false;
+  state.focus = null; state.loading = null;
+  const page = loadPage();
+  render();
+  await page;
 }
 
 function matches(p) {
@@ -199,121 +281,199 @@ function matches(p) {
     case "picks": return p.is_pick && p.burst_size >= 2;
     case "unreviewed": return p.state === "done" && p.decided_by === "machine";
     case "borderline": return p.state === "done" && p.verdict === "borderline";
-    case "quarantined": return p.state === "quarantined" && (!v.reason || p.error === v.reason);
+    case "quarantined": return p.state === "quarantined" && (v.reason === undefined || p.error === v.reason);
   }
   return true;
 }
 
+function spreadBurst(p) {
+  // A burst's size and who chose its pick belong to the burst, not to one frame: when a frame
+  // joins, only its own row is sent, so the frames already shown learn of it from that row.
+  if (!p.cluster_id) return;
+  for (const q of state.photos.values()) {
+    if (q.id === p.id || q.cluster_id !== p.cluster_id) continue;
+    if (q.burst_size === p.burst_size && q.pick_by === p.pick_by) continue;
+    q.burst_size = p.burst_size;
+    q.pick_by = p.pick_by;
+    const t = state.tiles.get(q.id);
+    if (t) { paintTile(t, q); if (t.dataset.group !== groupKey(q)) renderSoon(); }
+  }
+}
+
 function upsert(p) {
   const known = state.photos.has(p.id);
+  if (!known && p.state === "undone") return;
   state.photos.set(p.id, p);
   state.busy.delete(p.id);
+  spreadBurst(p);
   if (known) {
     const t = state.tiles.get(p.id);
-    if (t) paintTile(t, p);
-    const structural = t && (t.parentElement && t.parentElement.classList.contains("burst")) !== (p.burst_size >= 2 && !!p.cluster_id);
-    if (structural || (t && t.parentElement && t.parentElement.dataset.cluster && Number(t.parentElement.dataset.cluster) !== p.cluster_id)) renderSoon();
+    if (t) {
+      paintTile(t, p);
+      if (t.dataset.group !== groupKey(p)) renderSoon();       // joined or left a burst
+    }
+    if (p.state === "undone") { state.order = state.order.filter((id) => id !== p.id); renderSoon(); }
     if (state.loupe && state.focus === p.id) paintLoupe();
+    if (state.compare && state.compare.frames.some((f) => f.id === p.id)) paintCompare();
     return;
   }
-  if (!matches(p)) return;
-  const newest = state.order.length ? state.order[0] : -1;
-  if (p.id > newest) {
-    state.order.unshift(p.id);
-    renderSoon();
-    requestAnimationFrame(() => { const t = state.tiles.get(p.id); if (t) t.classList.add("fresh"); });
-    if (state.follow) { setFocus(p.id); window.scrollTo({ top: 0 }); }
-  }
+  if (!matches(p)) { state.photos.delete(p.id); return; }
+  // Only photos within the loaded range: older ones arrive with their page.
+  if (!state.exhausted && state.cursor !== null && p.id < state.cursor) { state.photos.delete(p.id); return; }
+  const at = state.order.findIndex((id) => id < p.id);
+  if (at < 0) state.order.push(p.id); else state.order.splice(at, 0, p.id);
+  renderSoon();
+  requestAnimationFrame(() => { const t = state.tiles.get(p.id); if (t) t.classList.add("fresh"); });
+  if (state.follow && p.id === state.order[0]) requestAnimationFrame(() => { setFocus(p.id); window.scrollTo({ top: 0 }); });
 }
 
 // ---- focus and keys -----------------------------------------------------------
 
-function markFocus() {
-  for (const t of document.querySelectorAll(".tile.focused")) t.classList.remove("focused");
+function markFocus(scroll = true) {
+  for (const t of document.querySelectorAll(".tile.focused")) if (Number(t.dataset.id) !== state.focus) t.classList.remove("focused");
   const t = state.tiles.get(state.focus);
-  if (t) {
+  if (t && t.isConnected) {
     t.classList.add("focused");
-    t.scrollIntoView({ block: "nearest" });
+    if (scroll) t.scrollIntoView({ block: "nearest" });
   }
 }
 
-function setFocus(id) {
+function setFocus(id, scroll = true) {
   if (id === null || id === undefined || !state.photos.has(id)) return;
   state.focus = id;
-  markFocus();
+  markFocus(scroll);
   if (state.loupe) paintLoupe();
-  if (state.order.indexOf(id) > state.order.length - 20) loadPage();
+  if (state.visual.indexOf(id) > state.visual.length - 20) loadPage();
 }
 
 function step(delta) {
-  const i = state.order.indexOf(state.focus);
-  const j = Math.min(state.order.length - 1, Math.max(0, (i < 0 ? 0 : i) + delta));
-  setFocus(state.order[j]);
+  const i = state.visual.indexOf(state.focus);
+  const j = Math.min(state.visual.length - 1, Math.max(0, (i < 0 ? 0 : i) + delta));
+  setFocus(state.visual[j]);
 }
 
 function stepBurst(delta) {
   // The first photo of the previous or next group (a burst, or a photo on its own).
-  const groupOf = (id) => { const p = state.photos.get(id); return p.cluster_id && p.burst_size >= 2 ? `c${p.cluster_id}` : `p${id}`; };
-  let i = state.order.indexOf(state.focus);
+  const v = state.visual;
+  const groupOf = (id) => groupKey(state.photos.get(id));
+  let i = v.indexOf(state.focus);
   if (i < 0) return;
-  const here = groupOf(state.order[i]);
+  const here = groupOf(v[i]);
   if (delta > 0) {
-    while (i < state.order.length && groupOf(state.order[i]) === here) i++;
-    if (i < state.order.length) setFocus(state.order[i]);
+    while (i < v.length && groupOf(v[i]) === here) i++;
+    if (i < v.length) setFocus(v[i]);
   } else {
-    while (i > 0 && groupOf(state.order[i - 1]) === here) i--;
-    if (i === 0) return;
-    const prev = groupOf(state.order[i - 1]);
+    while (i > 0 && groupOf(v[i - 1]) === here) i--;
+    if (i === 0) { setFocus(v[0]); return; }
+    const prev = groupOf(v[i - 1]);
     i--;
-    while (i > 0 && groupOf(state.order[i - 1]) === prev) i--;
-    setFocus(state.order[i]);
+    while (i > 0 && groupOf(v[i - 1]) === prev) i--;
+    setFocus(v[i]);
   }
 }
 
 function focusedPhoto() {
-  if (state.compare) return state.compare.frames[paneIndex(state.compare.focusPane)];
+  if (state.compare) {
+    const f = state.compare.frames[paneIndex(state.compare.focusPane)];
+    return f && (state.photos.get(f.id) || f);
+  }
   return state.photos.get(state.focus);
+}
+
+function headerBottom() {
+  return $("chrome").getBoundingClientRect().bottom;
+}
+
+function inView(e) {
+  if (!e || !e.isConnected) return false;
+  const r = e.getBoundingClientRect();
+  return r.width > 0 && r.bottom > headerBottom() + 16 && r.top < window.innerHeight - 16;
+}
+
+function focusShown() {
+  // A key acts only on the photo the photographer can see has the focus ring.
+  if (state.compare || state.loupe) return true;
+  return inView(state.tiles.get(state.focus));
+}
+
+function reveal() {
+  const t = state.tiles.get(state.focus);
+  if (!t || !t.isConnected) { toast("No photo has the focus: click one first"); return; }
+  t.scrollIntoView({ block: "center" });
+  t.classList.remove("flash");
+  void t.offsetWidth;
+  t.classList.add("flash");
+  toast("The focused photo was out of sight, so nothing changed. It is shown now: press the key again.");
 }
 
 async function change(body, advance) {
   const p = focusedPhoto();
   if (!p) return;
   if (p.state !== "done") { toast(`${p.name} is ${p.state}: it can be rated once it is filed`, true); return; }
+  if (body.pick && !inBurst(p)) { toast(`${p.name} is in no burst: there is no pick to choose`); return; }
   state.busy.add(p.id);
   const t = state.tiles.get(p.id);
   if (t) paintTile(t, p);
-  const r = await post(`/api/photos/${p.id}`, body);
-  if (!r || !r.accepted) { state.busy.delete(p.id); if (t) paintTile(t, p); }
   if (advance && !state.compare) step(1);
+  const r = await post(`/api/photos/${p.id}`, body);
+  if (!r || !r.accepted) { state.busy.delete(p.id); if (t) paintTile(t, state.photos.get(p.id) || p); }
 }
 
+function overlayOpen() { return !$("help").hidden; }
+
 function onKey(e) {
-  if (e.target && (e.target.tagName === "INPUT")) return;
+  const tag = e.target && e.target.tagName;
+  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") {
+    if (e.key === "Escape") e.target.blur();
+    return;
+  }
   const k = e.key;
   if (k === "Escape") {
-    if (!$("help").hidden) { $("help").hidden = true; return; }
+    if (overlayOpen()) { $("help").hidden = true; return; }
     if (state.compare) { closeCompare(); return; }
     if (state.loupe) { closeLoupe(); return; }
     return;
   }
-  if ((e.ctrlKey || e.metaKey) && k.toLowerCase() === "z") { e.preventDefault(); undo(); return; }
+  if (k === "?") { e.preventDefault(); $("help").hidden = !$("help").hidden; return; }
+  // The key list covers the photos: no key may act on one behind it.
+  if (overlayOpen()) return;
+  if ((e.ctrlKey || e.metaKey) && !e.altKey && k.toLowerCase() === "z") { e.preventDefault(); if (!e.repeat) undo(); return; }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  const digit = e.code && e.code.startsWith("Digit") ? e.code.slice(5) : (/^[0-5]$/.test(k) ? k : null);
-  if (digit !== null && digit >= "1" && digit <= "5") { e.preventDefault(); change({ stars: Number(digit) }, e.shiftKey); return; }
-  if (digit === "0" || k === "u" || k === "U") { e.preventDefault(); change({ machine: true }, false); return; }
+  const digit = e.code && e.code.startsWith("Digit") ? e.code.slice(5) : (/^[0-9]$/.test(k) ? k : null);
+  const acting = (digit !== null && digit <= "5") || "xXpPuU".includes(k) && k.length === 1;
+  if (acting) {
+    e.preventDefault();
+    if (e.repeat) return;                 // a held key rates once
+    if (k === "P" && state.compare) { pin(); return; }
+    if (!focusShown()) { reveal(); return; }
+    if (digit !== null && digit >= "1" && digit <= "5") change({ stars: Number(digit) }, e.shiftKey);
+    else if (digit === "0" || k === "u" || k === "U") change({ machine: true }, false);
+    else if (k === "x" || k === "X") change({ reject: true }, e.shiftKey);
+    else change({ pick: true }, false);
+    return;
+  }
   switch (k) {
-    case "x": case "X": e.preventDefault(); change({ reject: true }, e.shiftKey); return;
-    case "P": if (state.compare) { pin(); return; } change({ pick: true }, false); return;
-    case "p": change({ pick: true }, false); return;
+    case "Tab":
+      // In compare, the keys act on the frame with the white border: Tab passes it on.
+      if (state.compare) { e.preventDefault(); focusPane(e.shiftKey ? -1 : 1); }
+      return;
     case "ArrowRight": e.preventDefault(); state.compare ? compareStep(1) : step(1); return;
     case "ArrowLeft": e.preventDefault(); state.compare ? compareStep(-1) : step(-1); return;
     case "ArrowDown": if (!state.loupe && !state.compare) { e.preventDefault(); stepBurst(1); } return;
     case "ArrowUp": if (!state.loupe && !state.compare) { e.preventDefault(); stepBurst(-1); } return;
-    case "Enter": case " ": e.preventDefault(); if (!state.compare) openLoupe(); return;
+    case "Home": if (!state.compare) { e.preventDefault(); setFocus(state.visual[0]); } return;
+    case "End": if (!state.compare) { e.preventDefault(); setFocus(state.visual[state.visual.length - 1]); } return;
+    case "Enter": case " ": case "e": case "E":
+      e.preventDefault();
+      if (state.compare) return;
+      if (state.loupe && k !== "e" && k !== "E") closeLoupe(); else if (!state.loupe) openLoupe();
+      return;
+    case "g": case "G": if (state.compare) closeCompare(); if (state.loupe) closeLoupe(); return;
     case "z": case "Z": if (state.loupe) toggleZoom(lastPointer); return;
     case "c": case "C": state.compare ? closeCompare() : openCompare(); return;
     case "f": case "F": setFollow(!state.follow); return;
-    case "?": $("help").hidden = !$("help").hidden; return;
+    case "=": case "+": resizeTiles(1); return;
+    case "-": case "_": resizeTiles(-1); return;
   }
 }
 
@@ -325,13 +485,28 @@ async function undo() {
 function setFollow(on) {
   state.follow = on;
   $("follow").setAttribute("aria-pressed", String(on));
-  if (on && state.order.length) { setFocus(state.order[0]); window.scrollTo({ top: 0 }); }
+  if (on && state.visual.length) { setFocus(state.visual[0]); window.scrollTo({ top: 0 }); }
+}
+
+function resizeTiles(delta) {
+  const now = Number(localStorage.getItem("starsort.tile") || 188);
+  let i = TILE_SIZES.indexOf(now);
+  if (i < 0) i = 1;
+  i = Math.max(0, Math.min(TILE_SIZES.length - 1, i + delta));
+  localStorage.setItem("starsort.tile", String(TILE_SIZES[i]));
+  applyTileSize();
+  markFocus();
+}
+
+function applyTileSize() {
+  const px = Number(localStorage.getItem("starsort.tile") || 188);
+  document.documentElement.style.setProperty("--tile", `${px}px`);
 }
 
 // ---- loupe --------------------------------------------------------------------
 
 let lastPointer = null;
-const loupe = { scale: 1, x: 0, y: 0, natW: 0, natH: 0 };
+const loupe = { scale: 1, x: 0, y: 0 };
 
 function openLoupe() {
   if (!focusedPhoto()) return;
@@ -349,26 +524,43 @@ function closeLoupe() {
 function paintLoupe() {
   const p = state.photos.get(state.focus);
   if (!p) return;
-  $("loupe-title").textContent = `${p.name}${p.camera_model ? " · " + p.camera_model : ""}${p.captured_at ? " · " + p.captured_at.replace("T", " ") : ""}`;
+  $("loupe-title").textContent = p.name;
+  const bits = [p.camera_model, p.captured_at ? p.captured_at.replace("T", " ") : null,
+    p.width && p.height ? `${p.width} × ${p.height}` : null].filter(Boolean);
+  $("loupe-meta").textContent = bits.join(" · ");
+  const i = state.visual.indexOf(p.id);
+  $("loupe-pos").textContent = i >= 0 ? `${i + 1} / ${state.visual.length}` : "";
   const s = $("loupe-stars");
   s.textContent = "";
-  if (p.state === "done") s.append(p.rejected ? el("span", "badge reject", "rejected") : starsText(p.stars));
-  if (p.decided_by === "photographer") s.append(el("span", "muted", " your call"));
-  $("loupe-why").textContent = p.why || p.error || "";
+  if (p.state === "done") s.append(p.rejected ? el("span", "badge reject", "REJECTED") : starsText(p.stars));
+  if (inBurst(p) && p.is_pick) s.append(el("span", "badge pick", "PICK"));
+  if (inBurst(p)) s.append(el("span", "badge kind", `burst of ${p.burst_size}`));
+  s.append(el("span", `badge ${p.decided_by === "photographer" ? "mine" : "kind"}`,
+    p.decided_by === "photographer" ? "your call" : "machine's call"));
+  const why = $("loupe-why");
+  why.textContent = "";
+  why.className = `why ${p.verdict || ""}`;
+  why.append(el("span", "verdict", p.verdict || p.state), el("span", "", p.why || p.error || ""));
   const img = $("loupe-img");
   const src = p.preview ? `/api/photos/${p.id}/preview/l?v=${p.preview}` : "";
-  state.zoomed = false;
-  $("loupe-stage").classList.remove("zoomed");
-  if (img.dataset.src !== src) { img.dataset.src = src; img.src = src; }
+  setZoomed(false);
+  if (img.dataset.src !== src) { img.dataset.src = src; if (src) img.src = src; else img.removeAttribute("src"); }
   drawFaces(p);
   fitLoupe(p);
   prefetch(p.id);
 }
 
+function setZoomed(on) {
+  state.zoomed = on;
+  $("loupe-stage").classList.toggle("zoomed", on);
+  $("loupe-zoom").textContent = on ? "100%" : "Fit";
+}
+
 function fitLoupe(p) {
   const stage = $("loupe-stage").getBoundingClientRect();
   const w = p.width || 3, h = p.height || 2;
-  const scale = Math.min(stage.width / w, stage.height / h);
+  const pad = 24;
+  const scale = Math.min((stage.width - pad) / w, (stage.height - pad) / h);
   loupe.scale = scale;
   loupe.x = (stage.width - w * scale) / 2;
   loupe.y = (stage.height - h * scale) / 2;
@@ -390,15 +582,19 @@ function drawFaces(p) {
   for (const f of p.faces || []) {
     const [x1, y1, x2, y2] = f.box;
     const d = el("div", "face");
-    if (f.score === null || f.score === undefined) d.classList.add("skipped");
+    const judged = f.score !== null && f.score !== undefined;
+    if (!judged) d.classList.add("skipped");
     else if (t && Math.abs(f.score - t) <= 0.25 * t) d.classList.add("near");
     else if (f.blurry) d.classList.add("blurry");
     d.style.left = `${(100 * x1) / p.width}%`;
     d.style.top = `${(100 * y1) / p.height}%`;
     d.style.width = `${(100 * (x2 - x1)) / p.width}%`;
     d.style.height = `${(100 * (y2 - y1)) / p.height}%`;
-    const label = f.score === null || f.score === undefined ? "too small to judge"
-      : `${f.score.toFixed(1)} / ${t !== null ? t.toFixed(1) : "?"}`;
+    // A face at the top edge keeps its label inside the box, where it is not cut off.
+    if (y1 / p.height < 0.06) d.classList.add("label-inside");
+    const label = !judged ? "too small to judge"
+      : t === null ? f.score.toFixed(1)
+      : `${f.score.toFixed(1)} ${f.score >= t ? "≥" : "<"} ${Number(t.toFixed(1))}`;
     d.append(el("span", "", label));
     box.append(d);
   }
@@ -408,49 +604,62 @@ function toggleZoom(pointer) {
   const p = state.photos.get(state.focus);
   if (!p) return;
   const img = $("loupe-img");
-  if (state.zoomed) { state.zoomed = false; $("loupe-stage").classList.remove("zoomed"); img.src = img.dataset.src; fitLoupe(p); return; }
+  if (state.zoomed) { setZoomed(false); img.src = img.dataset.src; fitLoupe(p); return; }
   const stage = $("loupe-stage").getBoundingClientRect();
   const px = pointer ? pointer.x - stage.left : stage.width / 2;
   const py = pointer ? pointer.y - stage.top : stage.height / 2;
   // The point under the pointer, as a fraction of the photo, stays under it.
-  const u = (px - loupe.x) / ((p.width || 1) * loupe.scale);
-  const v = (py - loupe.y) / ((p.height || 1) * loupe.scale);
+  const u = Math.min(1, Math.max(0, (px - loupe.x) / ((p.width || 1) * loupe.scale)));
+  const v = Math.min(1, Math.max(0, (py - loupe.y) / ((p.height || 1) * loupe.scale)));
   const full = new Image();
+  const id = p.id;
   full.onload = () => {
+    if (state.focus !== id || !state.loupe) return;
     // 100 %: one pixel of the full-size image to one pixel of the screen.
     const ratio = window.devicePixelRatio || 1;
     loupe.scale = full.naturalWidth / ratio / (p.width || full.naturalWidth);
     loupe.x = px - u * (p.width || 1) * loupe.scale;
     loupe.y = py - v * (p.height || 1) * loupe.scale;
     img.src = full.src;
-    state.zoomed = true;
-    $("loupe-stage").classList.add("zoomed");
+    setZoomed(true);
     applyLoupe(p);
   };
   full.src = `/api/photos/${p.id}/preview/full?v=${p.preview || "o"}`;
 }
 
 function prefetch(id) {
-  const i = state.order.indexOf(id);
+  const i = state.visual.indexOf(id);
   for (const j of [i + 1, i - 1, i + 2]) {
-    const q = state.photos.get(state.order[j]);
+    const q = state.photos.get(state.visual[j]);
     if (q && q.preview) new Image().src = `/api/photos/${q.id}/preview/l?v=${q.preview}`;
   }
 }
 
 function setupLoupe() {
   const stage = $("loupe-stage");
-  stage.addEventListener("pointermove", (e) => { lastPointer = { x: e.clientX, y: e.clientY }; });
-  stage.addEventListener("click", (e) => { if (!state.zoomed) toggleZoom({ x: e.clientX, y: e.clientY }); });
   let drag = null;
-  stage.addEventListener("pointerdown", (e) => { if (state.zoomed) { drag = { x: e.clientX, y: e.clientY, lx: loupe.x, ly: loupe.y }; stage.setPointerCapture(e.pointerId); } });
   stage.addEventListener("pointermove", (e) => {
+    lastPointer = { x: e.clientX, y: e.clientY };
     if (!drag) return;
+    if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) drag.moved = true;
+    if (!drag.zoomed) return;
     loupe.x = drag.lx + e.clientX - drag.x; loupe.y = drag.ly + e.clientY - drag.y;
     applyLoupe(state.photos.get(state.focus));
   });
-  stage.addEventListener("pointerup", () => { drag = null; });
-  window.addEventListener("resize", () => { if (state.loupe && !state.zoomed) fitLoupe(state.photos.get(state.focus)); if (state.compare) paintCompare(); });
+  stage.addEventListener("pointerdown", (e) => {
+    drag = { x: e.clientX, y: e.clientY, lx: loupe.x, ly: loupe.y, moved: false, zoomed: state.zoomed };
+    if (state.zoomed) stage.setPointerCapture(e.pointerId);
+  });
+  stage.addEventListener("pointerup", (e) => {
+    // A click (not a drag) toggles between fit and 100 % at the pointer.
+    const d = drag;
+    drag = null;
+    if (d && !d.moved) toggleZoom({ x: e.clientX, y: e.clientY });
+  });
+  window.addEventListener("resize", () => {
+    if (state.loupe && !state.zoomed) fitLoupe(state.photos.get(state.focus));
+    if (state.compare) placeAll();
+  });
 }
 
 // ---- burst compare ------------------------------------------------------------
@@ -458,21 +667,29 @@ function setupLoupe() {
 async function openCompare() {
   const p = state.photos.get(state.focus);
   if (!p) return;
-  if (!p.cluster_id || p.burst_size < 2) { toast("This photo is not part of a burst"); return; }
-  const [frames] = await getJSON(`/api/bursts/${p.cluster_id}`);
+  if (!inBurst(p)) { toast("This photo is not part of a burst"); return; }
+  let frames;
+  try { [frames] = await getJSON(`/api/bursts/${p.cluster_id}`); } catch (e) { toast("Could not load the burst", true); return; }
   if (frames.length < 2) { toast("This burst has one frame left"); return; }
-  const pinned = frames.findIndex((f) => f.id === p.id);
-  state.compare = { frames, pinned: Math.max(0, pinned), offset: 0, focusPane: 0, view: { zoom: 1, cx: 0.5, cy: 0.5 } };
-  closeLoupe();
+  // The reference is the burst's pick (what the frames are judged against); the focused
+  // frame is the first one beside it.
+  let pinned = frames.findIndex((f) => f.is_pick);
+  if (pinned < 0) pinned = Math.max(0, frames.findIndex((f) => f.id === p.id));
+  const others = frames.map((_, i) => i).filter((i) => i !== pinned);
+  const at = others.indexOf(frames.findIndex((f) => f.id === p.id));
+  state.compare = { frames, pinned, offset: Math.max(0, at), focusPane: 1, view: { zoom: 1, cx: 0.5, cy: 0.5 }, full: new Set() };
+  if (state.loupe) { state.loupe = false; $("loupe").hidden = true; }
   $("compare").hidden = false;
   paintCompare();
 }
 
 function closeCompare() {
   const c = state.compare;
+  if (!c) return;
+  const f = c.frames[paneIndex(c.focusPane)];
   state.compare = null;
   $("compare").hidden = true;
-  if (c) setFocus(c.frames[c.pinned].id);
+  if (f && state.photos.has(f.id)) setFocus(f.id); else markFocus();
 }
 
 function paneFrames() {
@@ -487,42 +704,56 @@ function paneFrames() {
 
 function paneIndex(pane) { return paneFrames()[pane]; }
 
+function previewURL(f, full) {
+  return `/api/photos/${f.id}/preview/${full ? "full" : "l"}?v=${f.preview || "o"}`;
+}
+
 function paintCompare() {
   const c = state.compare;
   const idx = paneFrames();
   const panes = $("compare-panes");
   panes.textContent = "";
-  panes.style.gridTemplateColumns = `repeat(${idx.length}, 1fr)`;
-  $("compare-info").textContent = `${c.frames.length} frames · reference: ${c.frames[c.pinned].name}`;
+  panes.dataset.n = String(idx.length);
+  const pick = c.frames.find((f) => (state.photos.get(f.id) || f).is_pick);
+  $("compare-info").textContent = `${c.frames.length} frames${pick ? ` · pick: ${(state.photos.get(pick.id) || pick).name}` : ""}`;
   idx.forEach((fi, pane) => {
     const f = state.photos.get(c.frames[fi].id) || c.frames[fi];
     c.frames[fi] = f;
     const d = el("div", "pane");
+    d.dataset.id = f.id;
     if (pane === 0) d.classList.add("pinned");
     if (pane === c.focusPane) d.classList.add("focused");
     const frame = el("div", "frame");
     const img = el("img");
     img.alt = f.name;
     img.draggable = false;
-    if (f.preview) img.src = `/api/photos/${f.id}/preview/l?v=${f.preview}`;
+    if (f.preview || f.kind === "jpeg") img.src = previewURL(f, c.full.has(f.id));
     frame.append(img);
     d.append(frame);
+    const head = el("div", "cap top");
+    head.append(el("span", "badge " + (pane === 0 ? "ref" : "kind"), pane === 0 ? "REFERENCE" : `frame ${fi + 1} of ${c.frames.length}`));
+    if (f.is_pick) head.append(el("span", "badge pick", "PICK"));
+    if (f.decided_by === "photographer") head.append(el("span", "badge mine", "your call"));
     const cap = el("div", "cap");
-    cap.append(el("span", "", f.name));
-    if (f.state === "done") cap.append(f.rejected ? el("span", "badge reject", "rejected") : starsText(f.stars));
-    if (f.is_pick) cap.append(el("span", "badge pick", "PICK"));
-    if (pane === 0) cap.append(el("span", "muted", "reference"));
-    d.append(cap);
-    d.addEventListener("pointerdown", () => { c.focusPane = pane; for (const x of panes.children) x.classList.remove("focused"); d.classList.add("focused"); });
+    cap.append(el("span", "name", f.name));
+    if (f.state === "done") cap.append(f.rejected ? el("span", "badge reject", "REJECTED") : starsText(f.stars));
+    const score = f.rated_on === "frame" ? f.frame_score : Math.min(...(f.faces || []).map((x) => x.score ?? Infinity));
+    if (Number.isFinite(score)) cap.append(el("span", "muted", `${f.rated_on === "frame" ? "frame" : "weakest face"} ${score.toFixed(1)}`));
+    d.append(head, cap);
+    d.addEventListener("pointerdown", () => {
+      c.focusPane = pane;
+      for (const x of panes.children) x.classList.toggle("focused", x === d);
+    });
     panes.append(d);
-    placeCompare(d, frame, f);
   });
+  placeAll();
   setupCompareGestures(panes);
 }
 
 function placeCompare(pane, frame, f) {
   // The same part of every frame, at the same zoom: view = {zoom over fit, centre as a fraction}.
-  const v = state.compare.view;
+  const c = state.compare;
+  const v = c.view;
   const r = pane.getBoundingClientRect();
   const w = f.width || 3, h = f.height || 2;
   const fit = Math.min(r.width / w, r.height / h);
@@ -530,12 +761,26 @@ function placeCompare(pane, frame, f) {
   frame.style.width = `${w * s}px`;
   frame.style.height = `${h * s}px`;
   frame.style.transform = `translate(${r.width / 2 - v.cx * w * s}px, ${r.height / 2 - v.cy * h * s}px)`;
+  // Zoomed past what the large preview holds: the full-size image, once per frame.
+  const img = frame.querySelector("img");
+  const need = w * s * (window.devicePixelRatio || 1);
+  if (img && img.naturalWidth && need > img.naturalWidth * 1.05 && !c.full.has(f.id)) {
+    c.full.add(f.id);
+    img.src = previewURL(f, true);
+  }
 }
 
-function replaceCompare() {
+function placeAll() {
+  if (!state.compare) return;
   const panes = $("compare-panes").children;
   const idx = paneFrames();
-  [...panes].forEach((pane, k) => placeCompare(pane, pane.querySelector(".frame"), state.compare.frames[idx[k]]));
+  [...panes].forEach((pane, k) => {
+    const f = state.compare.frames[idx[k]];
+    const frame = pane.querySelector(".frame");
+    placeCompare(pane, frame, f);
+    const img = frame.querySelector("img");
+    if (img && !img.complete) img.addEventListener("load", () => { if (state.compare) placeCompare(pane, frame, f); }, { once: true });
+  });
 }
 
 function setupCompareGestures(panes) {
@@ -544,23 +789,46 @@ function setupCompareGestures(panes) {
   panes.addEventListener("wheel", (e) => {
     if (!state.compare) return;
     e.preventDefault();
-    const v = state.compare.view;
-    v.zoom = Math.min(16, Math.max(1, v.zoom * (e.deltaY < 0 ? 1.2 : 1 / 1.2)));
+    const c = state.compare;
+    const v = c.view;
+    const pane = e.target.closest(".pane") || panes.firstElementChild;
+    const f = c.frames.find((x) => String(x.id) === pane.dataset.id) || c.frames[c.pinned];
+    const r = pane.getBoundingClientRect();
+    const w = f.width || 3, h = f.height || 2;
+    const fit = Math.min(r.width / w, r.height / h);
+    // The point under the pointer stays under it, in every pane.
+    const mx = e.clientX - r.left - r.width / 2, my = e.clientY - r.top - r.height / 2;
+    const u = v.cx + mx / (w * fit * v.zoom), q = v.cy + my / (h * fit * v.zoom);
+    v.zoom = Math.min(32, Math.max(1, v.zoom * (e.deltaY < 0 ? 1.25 : 1 / 1.25)));
     if (v.zoom === 1) { v.cx = 0.5; v.cy = 0.5; }
-    replaceCompare();
+    else {
+      v.cx = Math.min(1, Math.max(0, u - mx / (w * fit * v.zoom)));
+      v.cy = Math.min(1, Math.max(0, q - my / (h * fit * v.zoom)));
+    }
+    placeAll();
   }, { passive: false });
   let drag = null;
-  panes.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, cx: state.compare.view.cx, cy: state.compare.view.cy }; });
+  panes.addEventListener("pointerdown", (e) => {
+    if (!state.compare) return;
+    const frame = (e.target.closest(".pane") || panes.firstElementChild).querySelector(".frame").getBoundingClientRect();
+    drag = { x: e.clientX, y: e.clientY, cx: state.compare.view.cx, cy: state.compare.view.cy, w: frame.width, h: frame.height };
+  });
   window.addEventListener("pointermove", (e) => {
     if (!drag || !state.compare) return;
-    const pane = $("compare-panes").firstElementChild;
-    const frame = pane.querySelector(".frame").getBoundingClientRect();
     const v = state.compare.view;
-    v.cx = Math.min(1, Math.max(0, drag.cx - (e.clientX - drag.x) / frame.width));
-    v.cy = Math.min(1, Math.max(0, drag.cy - (e.clientY - drag.y) / frame.height));
-    replaceCompare();
+    if (v.zoom === 1) return;
+    v.cx = Math.min(1, Math.max(0, drag.cx - (e.clientX - drag.x) / drag.w));
+    v.cy = Math.min(1, Math.max(0, drag.cy - (e.clientY - drag.y) / drag.h));
+    placeAll();
   });
   window.addEventListener("pointerup", () => { drag = null; });
+}
+
+function focusPane(delta) {
+  const c = state.compare;
+  const n = paneFrames().length;
+  c.focusPane = (c.focusPane + delta + n) % n;
+  [...$("compare-panes").children].forEach((x, i) => x.classList.toggle("focused", i === c.focusPane));
 }
 
 function compareStep(delta) {
@@ -572,9 +840,16 @@ function compareStep(delta) {
 
 function pin() {
   const c = state.compare;
-  c.pinned = paneIndex(c.focusPane);
-  c.offset = 0; c.focusPane = 0;
+  if (c.focusPane === 0) return;
+  const chosen = paneIndex(c.focusPane);
+  const old = c.pinned;
+  c.pinned = chosen;
+  // The old reference takes the pane the new one left, so stepping goes on from there.
+  const others = c.frames.map((_, i) => i).filter((i) => i !== c.pinned);
+  const n = others.length;
+  c.offset = (((others.indexOf(old) - (c.focusPane - 1)) % n) + n) % n;
   paintCompare();
+  toast(`${c.frames[chosen].name} is the reference now`);
 }
 
 // ---- header: status, filters, what-if ------------------------------------------
@@ -584,10 +859,23 @@ function paintStatus(s) {
   run.textContent = s.running ? "running" : "service stopped";
   run.className = `pill ${s.running ? "running" : "stopped"}`;
   $("st-queue").textContent = String(s.queue_depth);
-  $("st-rate").textContent = String(s.photos_per_second ?? 0);
+  $("st-rate").textContent = (s.photos_per_second ?? 0).toFixed(2);
   const err = $("st-error");
-  if (s.last_error) { err.hidden = false; err.textContent = `last error ${s.last_error.at.slice(11)}: ${s.last_error.message}`; err.title = s.last_error.message; }
-  else err.hidden = true;
+  if (s.last_error) {
+    err.hidden = false;
+    err.textContent = "";
+    // Today's errors by their time alone; older ones with their date.
+    const [day, time] = s.last_error.at.split("T");
+    const today = new Date();
+    const todayText = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+    err.append(el("b", "", "last error"), el("span", "when", day === todayText ? time : `${day} ${time}`), el("span", "", s.last_error.message));
+    err.title = s.last_error.message;
+  } else err.hidden = true;
+  const warn = $("st-warn");
+  const warnings = s.warnings || [];
+  warn.hidden = !warnings.length;
+  warn.textContent = warnings.length ? `⚠ ${warnings.length === 1 ? warnings[0] : warnings.length + " warnings"}` : "";
+  warn.title = warnings.join("\n");
 }
 
 const CHIPS = [
@@ -596,26 +884,30 @@ const CHIPS = [
   { label: "Rejected", view: { filter: "rejected" }, count: (c) => c.rejected, sep: true },
   { label: "Picks", view: { filter: "picks" }, count: (c) => c.picks },
   { label: "Unreviewed", view: { filter: "unreviewed" }, count: (c) => c.unreviewed },
-  { label: "Borderline", view: { filter: "borderline" }, count: (c) => c.borderline },
-  { label: "Quarantined", view: { filter: "quarantined" }, count: (c) => c.quarantined },
+  { label: "Borderline", view: { filter: "borderline" }, count: (c) => c.borderline, cls: "borderline" },
+  { label: "Quarantined", view: { filter: "quarantined" }, count: (c) => c.quarantined, sep: true, cls: "quarantined" },
 ];
 
-function sameView(a, b) { return (a.stars || null) === (b.stars || null) && (a.filter || null) === (b.filter || null) && (a.reason || null) === (b.reason || null); }
+function sameView(a, b) { return (a.stars || null) === (b.stars || null) && (a.filter || null) === (b.filter || null); }
 
 function paintFilters(c) {
+  state.counts = c;
   const nav = $("filters");
   nav.textContent = "";
   for (const chip of CHIPS) {
-    const b = el("button", "chip" + (chip.sep ? " sep" : ""));
+    const b = el("button", "chip" + (chip.sep ? " sep" : "") + (chip.cls ? " " + chip.cls : ""));
     b.type = "button";
     b.dataset.view = JSON.stringify(chip.view);
-    if (chip.stars) { const s = el("span", "stars", "★".repeat(chip.stars)); b.append(s); }
+    if (chip.stars) { b.append(starsText(chip.stars)); b.title = `${chip.stars} star${chip.stars > 1 ? "s" : ""}`; }
     else b.append(el("span", "", chip.label));
-    b.append(el("span", "n", String(chip.count(c) ?? 0)));
-    b.setAttribute("aria-pressed", String(sameView(chip.view, { stars: state.view.stars, filter: state.view.filter })));
-    b.addEventListener("click", () => { state.view = chip.view; paintFilters(c); reload(); });
+    const n = chip.count(c) ?? 0;
+    b.append(el("span", "n", String(n)));
+    if (!n) b.classList.add("zero");
+    b.setAttribute("aria-pressed", String(sameView(chip.view, state.view)));
+    b.addEventListener("click", () => { state.view = chip.view; paintFilters(state.counts); reload(); b.blur(); });
     nav.append(b);
   }
+  if (c.queued) nav.append(el("span", "chip-note", `${c.queued} being analysed`));
   const reasons = $("reasons");
   reasons.textContent = "";
   reasons.hidden = state.view.filter !== "quarantined" || !c.quarantine_reasons.length;
@@ -624,7 +916,10 @@ function paintFilters(c) {
     b.type = "button";
     b.append(el("span", "", r.reason || "(no reason)"), el("span", "n", String(r.count)));
     b.setAttribute("aria-pressed", String(state.view.reason === r.reason));
-    b.addEventListener("click", () => { state.view = { filter: "quarantined", reason: r.reason }; paintFilters(c); reload(); });
+    b.addEventListener("click", () => {
+      state.view = state.view.reason === r.reason ? { filter: "quarantined" } : { filter: "quarantined", reason: r.reason };
+      paintFilters(state.counts); reload(); b.blur();
+    });
     reasons.append(b);
   }
 }
@@ -635,29 +930,33 @@ function refreshCounts(soon) {
   countsTimer = setTimeout(async () => {
     countsTimer = null;
     try { const [c] = await getJSON("/api/counts"); paintFilters(c); } catch (e) { /* the next change tries again */ }
-  }, soon ? 0 : 700);
+  }, soon ? 0 : 300);
 }
 
 let whatifTimer = null;
+let whatifAsked = 0;
 async function whatif() {
   const v = Number($("threshold").value);
-  if (!(v > 0)) { $("whatif-result").textContent = ""; $("whatif-apply").hidden = true; return; }
-  const [r] = await getJSON(`/api/whatif?threshold=${encodeURIComponent(v)}`);
-  state.threshold = r.threshold_in_force;
-  paintWhatif(r, v);
-}
-
-function paintWhatif(r, v) {
   const out = $("whatif-result");
   const apply = $("whatif-apply");
-  if (v === r.threshold_in_force) {
-    out.textContent = `in force · ${r.changes ? r.changes + " photos differ" : "all photos agree"}`;
-    apply.hidden = r.changes === 0;
-  } else {
-    out.textContent = `at ${v.toFixed(1)}, ${r.changes} photo${r.changes === 1 ? "" : "s"} change stars`;
-    apply.hidden = false;
-  }
+  const asked = ++whatifAsked;
+  if (!(v > 0)) { out.textContent = ""; delete out.dataset.changes; apply.hidden = true; return; }
+  let r;
+  try { [r] = await getJSON(`/api/whatif?threshold=${encodeURIComponent(v)}`); } catch (e) { return; }
+  if (asked !== whatifAsked) return;          // a newer value was typed meanwhile
+  state.threshold = r.threshold_in_force;
+  out.dataset.threshold = String(r.threshold);
   out.dataset.changes = String(r.changes);
+  const plural = r.changes === 1 ? "photo changes" : "photos change";
+  if (v === r.threshold_in_force) {
+    out.textContent = r.changes ? `in force · ${r.changes} ${plural} stars if re-rated` : "in force";
+    out.className = "muted";
+  } else {
+    out.textContent = `at ${v.toFixed(1)}, ${r.changes} ${plural} stars`;
+    out.className = r.changes ? "changes" : "muted";
+  }
+  out.title = Object.entries(r.moves || {}).map(([k, n]) => `${k.replace("->", "★ → ")}★: ${n}`).join("\n");
+  apply.hidden = r.changes === 0 && v === r.threshold_in_force;
 }
 
 function setupWhatif() {
@@ -666,8 +965,9 @@ function setupWhatif() {
   $("whatif").addEventListener("submit", (e) => { e.preventDefault(); whatif(); });
   $("whatif-apply").addEventListener("click", async () => {
     const v = Number(input.value);
+    if (!(v > 0)) return;
     const r = await post("/api/rerate", { threshold: v });
-    if (r && r.accepted) toast(`Re-rating every photo you have not decided at ${v.toFixed(1)}…`);
+    if (r && r.accepted) toast(`Re-rating every photo you have not decided, at ${v.toFixed(1)}…`);
   });
 }
 
@@ -686,45 +986,73 @@ function startEvents() {
   source.addEventListener("status", (e) => paintStatus(JSON.parse(e.data)));
   source.addEventListener("notice", (e) => {
     const n = JSON.parse(e.data);
-    if (n.photo) state.busy.delete(n.photo);
-    if (!n.ok) toast(n.message, true);
-    else if (n.action === "undo" || n.action === "rerate" || n.action === "moved") {
-      toast(n.action === "rerate" ? `Re-rated: ${n.changed} photo(s) changed stars` : n.message);
-      if (n.action === "rerate") { whatif(); }
+    if (n.photo) {
+      state.busy.delete(n.photo);
+      const t = state.tiles.get(n.photo), p = state.photos.get(n.photo);
+      if (t && p) paintTile(t, p);
+    }
+    if (!n.ok) { toast(n.message, true); return; }
+    if (n.action === "undo" || n.action === "rerate" || n.action === "moved") {
+      const p = n.photo && state.photos.get(n.photo);
+      toast(n.action === "rerate" ? `Re-rated: ${n.changed} photo(s) changed stars`
+        : p ? `${p.name}: ${n.message}` : n.message);
+      if (n.action === "undo" && p && !state.compare) setFocus(n.photo);
+      if (n.action === "rerate") { whatif(); refreshCounts(true); }
     }
   });
-  source.onerror = () => { $("st-run").textContent = "reconnecting…"; };
+  source.onopen = () => { if ($("st-run").textContent === "reconnecting…") $("st-run").textContent = "running"; };
+  source.onerror = () => { $("st-run").textContent = "reconnecting…"; $("st-run").className = "pill stopped"; };
 }
 
 function toast(text, bad) {
   const t = el("div", "toast" + (bad ? " bad" : ""), text);
   $("toasts").append(t);
+  while ($("toasts").children.length > 4) $("toasts").firstElementChild.remove();
   setTimeout(() => t.remove(), bad ? 7000 : 3500);
 }
 
 // ---- start --------------------------------------------------------------------
 
+function trackChrome() {
+  // The sticky header's height, however it wraps, so a photo scrolled into view is never under it.
+  const set = () => document.documentElement.style.setProperty("--chrome", `${Math.ceil($("chrome").getBoundingClientRect().height)}px`);
+  new ResizeObserver(set).observe($("chrome"));
+  set();
+}
+
 async function main() {
+  applyTileSize();
+  trackChrome();
   document.addEventListener("keydown", onKey);
   $("follow").addEventListener("click", () => setFollow(!state.follow));
   $("help-button").addEventListener("click", () => { $("help").hidden = !$("help").hidden; });
   $("help").addEventListener("click", (e) => { if (e.target === $("help")) $("help").hidden = true; });
+  $("loupe-close").addEventListener("click", closeLoupe);
+  $("compare-close").addEventListener("click", closeCompare);
   setupLoupe();
   setupWhatif();
-  new IntersectionObserver((entries) => { if (entries.some((x) => x.isIntersecting)) loadPage(); })
-    .observe($("more"));
   // The grid first: the server answers one request at a time per core, and the
   // header's figures (counts over the whole library) must not hold the photos back.
+  // And the first page before the event stream: the stream starts from the change
+  // number that page was read at, so nothing filed in between is missed or shown twice.
   await loadPage();
   startEvents();
-  getJSON("/api/status").then(([s]) => {
-    paintStatus(s);
-    state.threshold = s.blur_threshold;
-    $("threshold").value = String(s.blur_threshold);
-    $("whatif-result").textContent = "in force";
-    if (state.loupe) paintLoupe();
-  });
-  getJSON("/api/counts").then(([c]) => paintFilters(c));
+  new IntersectionObserver((entries) => { if (entries.some((x) => x.isIntersecting)) loadPage(); })
+    .observe($("more"));
+  await Promise.all([
+    getJSON("/api/status").then(([s]) => {
+      paintStatus(s);
+      state.threshold = s.blur_threshold;
+      if (document.activeElement !== $("threshold")) {
+        $("threshold").value = String(s.blur_threshold);
+        $("whatif-result").textContent = "in force";
+        $("whatif-result").className = "muted";
+      }
+      if (state.loupe) paintLoupe();
+    }),
+    getJSON("/api/counts").then(([c]) => paintFilters(c)),
+  ]);
+  document.body.dataset.ready = "1";
 }
 
 main();
