@@ -25,7 +25,7 @@ COLUMNS = (
     "captured_at", "camera_model",
     # Added later, so at the end: scripts that read columns by position keep working.
     "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
-    "rated_on",
+    "rated_on", "skipped_faces",
 )
 
 # In CSV a list is one cell, its items joined by this; JSON keeps lists.
@@ -72,6 +72,9 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
             "exif_problems": problems if missing is not None else None,
             "duplicate_of": dupes.get(r["id"], ""),
             "rated_on": (r["rated_on"] or "") if r["stars"] is not None else "",
+            # Faces recorded but not counted for the stars (too small to judge, or in the
+            # background); empty for a photo analysed before faces were skipped.
+            "skipped_faces": r["skipped_faces"],
         }
 
 
