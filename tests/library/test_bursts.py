@@ -20,6 +20,15 @@ CFG = ClusterConfig(max_distance=10)  # window 120 s; the widest distance we tes
 T0 = 1_700_000_000.0
 
 
+@pytest.fixture(autouse=True, params=["window", "bands"])
+def lookup(request, monkeypatch) -> str:
+    """Every test runs both ways a lookup finds its candidates: reading a sparse capture window
+    whole, and through the band indexes (what a crowded window uses)."""
+    if request.param == "bands":
+        monkeypatch.setattr(cluster, "WINDOW_SCAN", -1)
+    return request.param
+
+
 @pytest.fixture
 def db() -> sqlite_utils.Database:
     d = sqlite_utils.Database(memory=True)
@@ -462,6 +471,19 @@ def test_the_lookup_keeps_the_band_indexes_once_the_planner_has_statistics(db):
     )
     db.execute("ANALYZE")
     _assert_band_index_plan(_plan(db))
+
+
+def test_a_sparse_window_is_read_whole_and_a_crowded_one_through_the_bands(db, lookup):
+    if lookup == "bands":
+        pytest.skip("about the choice between the two")
+    base = "ab37e44b9d60944b"
+    far = f"{int(base, 16) ^ 0xFFFFFFFFFFFFFFFF:016x}"            # no band within reach
+    for i in range(cluster.WINDOW_SCAN):
+        add_and_assign(db, far, T0 + i * 0.5)
+    sparse = list(cluster._candidates(db, base, T0 + 1, CFG))
+    add_and_assign(db, far, T0 + 40)
+    crowded = list(cluster._candidates(db, base, T0 + 1, CFG))
+    assert len(sparse) == cluster.WINDOW_SCAN and crowded == []
 
 
 def test_a_window_crowded_with_near_identical_frames_is_looked_up_in_bounded_work(db):

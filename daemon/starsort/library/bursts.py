@@ -57,21 +57,28 @@ little, a few seconds later) fall inside too. pHash sees the whole frame at
 handheld frame changes nowhere once aligned, another photo changes where
 the person was (bench/quality.py measures both, with precision and recall).
 
-Lookup: multi-index hashing over the time-windowed band indexes
------------------------------------------------------------------
+Lookup: the capture window, or multi-index hashing over the band indexes
+-------------------------------------------------------------------------
+A window of +- `window_seconds` usually holds a few photos: those are read
+whole, through `photos_captured` (one index range), when there are at most
+WINDOW_SCAN of them. A crowded window (long bursts, time-lapses, batches whose
+capture time fell back to nearly equal mtimes, cameras with an unset clock)
+is looked up by similarity instead, so its cost is bounded by how many
+photos look alike, not by how many were taken then:
+
 The 64-bit hash is split into four 16-bit bands, most significant first
 (`b0..b3`, each indexed as `(bN, captured_ts)`). If two hashes are within
 distance d, at least one band differs by at most r = floor(d / 4) bits
 (pigeonhole: four bands of at least r + 1 bits each would make d >= 4r + 4).
 So for each band we enumerate every 16-bit value within radius r of ours
-(sum of C(16, k), k <= r: 137 values for the default d = 10, r = 2), and ask
+(sum of C(16, k), k <= r: 137 values for the default d = 11, r = 2), and ask
 
     bN IN (<137 values>) AND captured_ts BETWEEN ts - w AND ts + w
 
 for the four bands in one UNION ALL statement (4 * 137 = 548 index seeks;
 548 + 8 bound variables fits even SQLite's old 999-variable limit; larger
 radii are chunked to the connection's limit). Survivors are few and are
-verified in Python with popcount(a ^ b).
+verified in Python with popcount(a ^ b), then by their signatures.
 
 Why the work does not grow with the table: each seek is O(log N), and the second
 index column narrows each seek to the time window. Without the window a band
@@ -80,23 +87,12 @@ candidates to verify would grow with N (about 8,000 at a million); with it,
 only photos both band-similar and shot within the window are read, which is a
 property of the shooting, not of the library size.
 
-Measured (bench/bench_cluster.py, defaults, 2 vCPU, SQLite 3.40, default
-page cache; synthetic library, 60 % of photos in bursts, three years):
-
-    photos      MIH lookup   rows verified   window only   full scan
-    10,000      0.20 ms      11              0.007 ms        7 ms
-    100,000     0.39 ms      11              0.013 ms       74 ms
-    1,000,000   0.73 ms      11              0.022 ms      733 ms
-
-The work (rows verified) is flat; the time grows 3.7x over 100x the photos
-because the 548 random seeks go into deeper B-trees that no longer fit
-SQLite's default 2 MB page cache (PRAGMA mmap_size brought 1M to 0.44 ms). A full scan grows 100x. Scanning only the time window through
-`photos_captured` is cheaper while the window is sparse, but it reads every
-photo in the window, so it degrades on dense windows (long bursts,
-timelapses, batches whose capture time fell back to nearly equal mtimes,
-cameras with an unset clock): with 20,000 unrelated photos in one window it
-took 19.5 ms against MIH's 0.8 ms. MIH bounds the cost by similarity, not by
-how crowded the window is, so it is the only lookup here.
+Measured by bench/bench_cluster.py (defaults, 2 vCPU shared with another
+job's test suite, SQLite 3.40; synthetic library, 60 % of photos in bursts,
+three years; half the new photos continue a burst and carry a real frame's
+signature) and bench/bench_speed.py; the figures are in README.md "Speed".
+The work is flat; a signature check (about 2 ms) is paid by the new photos
+that have a candidate, about one in two there.
 """
 from __future__ import annotations
 
@@ -125,6 +121,9 @@ CANDIDATES_PER_BAND = 32
 MAX_VERIFIED = 8
 # The radius of the pHash-only rule, for photos without a signature.
 LEGACY_DISTANCE = 6
+# A capture window holding at most this many clustered photos is read whole
+# (one range of the capture-time index); a more crowded one through the bands.
+WINDOW_SCAN = 64
 
 
 def band_radius(max_distance: int) -> int:
@@ -190,21 +189,20 @@ def find_match(
     query = parse(phash_hex)
     found: list[tuple[tuple[int, float, int], int]] = []
     seen: set[int] = set()
-    for sql, params in candidate_queries(phash_hex, captured_ts, cfg, _max_variables(db)):
-        for cand_id, cand_hash, cand_ts, cand_cluster, cand_camera in db.execute(sql, params):
-            if cand_id == photo_id or cand_id in seen or cand_hash is None:
-                continue
-            seen.add(cand_id)
-            distance = (query ^ int(cand_hash, 16)).bit_count()
-            dt = abs(cand_ts - captured_ts)
-            # The SQL window is computed as ts +- w; re-check |dt| so float
-            # rounding cannot admit a frame just outside it.
-            if distance > cfg.max_distance or dt > cfg.window_seconds:
-                continue
-            # One camera's frames make a burst; two bodies on one scene do not.
-            if camera is not None and cand_camera is not None and camera != cand_camera:
-                continue
-            found.append(((distance, dt, cand_id), cand_cluster))
+    for cand_id, cand_hash, cand_ts, cand_cluster, cand_camera in _candidates(db, phash_hex, captured_ts, cfg):
+        if cand_id == photo_id or cand_id in seen or cand_hash is None:
+            continue
+        seen.add(cand_id)
+        distance = (query ^ int(cand_hash, 16)).bit_count()
+        dt = abs(cand_ts - captured_ts)
+        # The SQL window is computed as ts +- w; re-check |dt| so float
+        # rounding cannot admit a frame just outside it.
+        if distance > cfg.max_distance or dt > cfg.window_seconds:
+            continue
+        # One camera's frames make a burst; two bodies on one scene do not.
+        if camera is not None and cand_camera is not None and camera != cand_camera:
+            continue
+        found.append(((distance, dt, cand_id), cand_cluster))
     found.sort()
     verified = 0
     for (distance, _, cand_id), cand_cluster in found:
@@ -219,6 +217,21 @@ def find_match(
         if signature.difference(sig, other) <= cfg.max_change:
             return cand_id, cand_cluster
     return None
+
+
+def _candidates(db: Database, phash_hex: str, captured_ts: float, cfg: ClusterConfig):
+    """Rows (id, phash, captured_ts, cluster_id, camera_model) that may match: every clustered
+    photo of a sparse window, else those the band indexes propose (see the module docstring)."""
+    lo, hi = captured_ts - cfg.window_seconds, captured_ts + cfg.window_seconds
+    rows = db.execute(
+        "SELECT id, phash, captured_ts, cluster_id, camera_model FROM photos INDEXED BY photos_captured"
+        " WHERE captured_ts BETWEEN ? AND ? AND cluster_id IS NOT NULL LIMIT ?",
+        [lo, hi, WINDOW_SCAN + 1]).fetchall()
+    if len(rows) <= WINDOW_SCAN:
+        yield from rows
+        return
+    for sql, params in candidate_queries(phash_hex, captured_ts, cfg, _max_variables(db)):
+        yield from db.execute(sql, params)
 
 
 def in_the_same_second(db: Database, photo_id: int, captured_ts: float, camera: str | None,
