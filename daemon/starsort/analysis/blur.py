@@ -1,27 +1,49 @@
 """Blur stage: how sharp each face is, and the whole frame.
 
-Fills `face.blur_score` and `face.blurry` (score < `blur.threshold`) for every
-face in `job.faces`, and `job.frame_score` for every photo.
+Fills, for every face in `job.faces`, `face.blur_score` (what
+`blur.threshold` is compared against), its two parts `face.iso_score` and
+`face.dir_score`, `face.judged_px` (the face's width in the pixels it was
+measured on, which says whether it is large enough to judge) and
+`face.blurry` (score < `blur.threshold`); and `job.frame_score` for every
+photo.
 
-Face score: the variance of the Laplacian of the *inner* face (the middle 70 %
-of the MTCNN box each way: eyes, nose, mouth), cropped from the
-best-resolution pixels there are (`job.detail`, or a sharper decode when the
-face is small there), converted to grey and resized to a fixed 96x96 before
-measuring, so the score depends on blur relative to the face's size, not on
-the image's resolution or the face's size. The inner face, not the whole box,
-because the box's edges show background: with them, a face blurred in front
-of a sharp background (focus missed behind the subject, the classic portrait
-failure) still scored sharp in 86 % of our cases; without them, 3 %.
-Scaled by FACE_SCALE so the default threshold 10.0 separates sharp from
-blurred faces (bench/bench_analysis.py prints the table):
+Which pixels: the *inner* face (the middle 70 % of the MTCNN box each way:
+eyes, nose, mouth), cropped from the best-resolution pixels there are
+(`job.detail`, or a sharper decode when the face is small there), converted
+to grey and resized to a fixed 96x96 in floating point, so the score depends
+on blur relative to the face's size, not on the image's resolution or the
+face's size. The inner face, not the whole box, because the box's edges show
+background: with them, a face blurred in front of a sharp background (focus
+missed behind the subject, the classic portrait failure) still scored sharp
+in 86 % of our cases; without them, 3 %.
 
-    sharp faces, 42 in 30 real photos (ARW previews, JPEGs)  12 .. 413, median 106
-    the same, Gaussian-blurred (sigma = face width / 60)     1.5 .. 7.0, median 3.6
-    two_people_defocus.ARW (3 faces)                         0.6 .. 0.9
-    blur/inspireface_blur_face.jpg                           3.9
+The score is the lower of two measures of that crop, so a face is sharp only
+if both agree:
 
-Frame score (for photos with no face): the Laplacian cannot tell motion blur
-from detail (a frame shaken sideways keeps its vertical edges), so the frame
+* `iso`: the variance of the Laplacian, times ISO_SCALE. Defocus flattens it.
+  Alone it misses camera shake: the Laplacian adds the second derivatives of
+  all directions, and a face smeared sideways keeps all its detail across
+  the smear (smears of an eighth of the face width scored 10-50, 5 stars).
+* `dir`: the mean squared second derivative along the face's *weakest*
+  direction (every 3 degrees), times DIR_SCALE. Motion blur and shake
+  flatten the derivative along the smear; defocus flattens it everywhere.
+
+The scales come from the tuning part of the labelled blur set
+(bench/calibrate_blur.py; the held-out part is never read for this):
+DIR_SCALE puts `blur.threshold` (10.0) in the geometric middle between the
+sharp faces' 3rd percentile and the blurred faces' 99th of the unscaled
+weakest-direction energy (faces of 96 px and more: 21.2 and 11.6, 0.64;
+with the faces of 72-96 px too, 0.63). The combined score of faces of 72 px
+and more, per kind:
+
+    sharp originals                                   12.6 .. 138, median 36.7
+    defocus, sigma = face width / 40 .. / 15           0.06 .. 0.65
+    mild defocus, sigma = face width / 60              0.37 .. 1.21
+    motion, length face width / 16 .. / 6, 8 angles    0.28 .. 13.6 (/16: 97.8 % below 10)
+    hand-shake trajectories and the real shake kernel  0.29 .. 8.9
+
+Frame score (for photos with no face counted): the Laplacian cannot tell motion
+blur from detail (a frame shaken sideways keeps its vertical edges), so the frame
 is measured by the *weakest direction* of the second derivative (horizontal,
 vertical and both diagonals), on a 4x4 grid of tiles, keeping the sharpest
 tile: one sharp region is enough, so shallow depth of field is not punished.
