@@ -25,23 +25,29 @@ Two sets, built from ../shared/data when it is there, else from tests/data
   frame) and the photos with no face.
 * **Bursts.** Real bursts (`jpeg/SonySLT-A55__DSC3755..3757`,
   `SonyA6400_DSC00007/8`, with their own EXIF times), and synthetic handheld
-  bursts from face and camera photos: frames shifted by 1-3 % of the frame,
-  rotated up to 0.5 degree, exposed +-10 %, 0.1-0.7 s apart with sub-second
-  capture times, or 1-3 s apart without them. Against them, photos that must
-  NOT merge: other photos of the same person at the same spot a few seconds
-  to a minute later (the person stepped aside, turned away, or the
-  photographer zoomed in), and different photos of one person (face crops of
-  one identity, which pHash finds alike), all inside the 120 s window.
+  bursts of three frames from the face photos and four camera scenes: each
+  frame shifted by up to 1.5 % of the frame each way, turned up to 0.3
+  degree, exposed +-10 %, the frames 0.1-0.7 s apart with sub-second capture
+  times (every other source) or 1-3 whole seconds apart without them; with
+  sub-seconds, one more frame 0.1-0.3 s later in which the person moved 5-10
+  % of the frame (a burst still). Against them, photos that must NOT merge,
+  3-60 s after the burst at the same spot: the person moved 5-10 % the other
+  way, or 15-25 %, or the photographer zoomed in 1.25-1.4x; and up to
+  JOHNS_SESSION different photos of one person 4-15 s apart (dlib's face
+  chips of one identity, which pHash finds alike; crops of one photo that
+  dlib holds twice are kept once). All inside the 120 s window.
 
 **The held-out split.** Sources are grouped so that no person and no scene
 is in both parts: all photos of one identity (or of identities that share a
 photo, such as Obama and Biden) form one group; every other photo is a group
 of its own. Groups are ordered by SHA-256 of "SEED:group" (SEED = 12) and
 dealt in that order to whichever part has fewer source photos so far (the
-held-out part on a tie). Calibration (bench/calibrate_blur.py) reads only the
-tuning part; bench/quality.py reports the two parts separately. The split is
-a function of the group names and the seed only, so it never moves when the
-code that rates changes.
+held-out part on a tie). Each set is split over its own groups (the blur
+set's over every face photo, the chips included, before they are left
+out). Calibration (bench/calibrate_blur.py) reads only the tuning part;
+bench/quality.py reports the two parts separately. The split is a function
+of the group names and the seed only, so it never moves when the code that
+rates changes.
 
 Files go to bench/.cache/quality-<source>-v<VERSION>/ (git-ignored); delete
 it to rebuild.

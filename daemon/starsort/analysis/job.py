@@ -1,8 +1,9 @@
 """The analysis's data types: a Job, its Faces, the stages' Context, and what a worker answers.
 
 A Job travels through the stages in `pipeline.ANALYSIS` inside a worker
-process; each stage fills in its fields. Only `result()` (no pixels) crosses
-back to the service, so the pipe between processes carries kilobytes.
+process; each stage fills in its fields. Only `result()` crosses back to the
+service: no pixels but the signature's 96 px grey thumbnail, so the pipe
+between processes carries kilobytes.
 
 The stages, the worker and `pipeline.py` all import these types from here,
 so no stage imports the pipeline that orders it.
@@ -97,7 +98,7 @@ class Job:
     sharpness: float | None = None           # ranks frames within a cluster (higher = sharper)
 
     def result(self) -> dict[str, Any]:
-        """What the service stores: everything but the pixels."""
+        """What the service stores: everything but the pixels (the signature is a thumbnail of ~6 KB)."""
         return {
             "photo_id": self.photo_id,
             "original_size": list(self.original_size) if self.original_size else None,
