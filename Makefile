@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast faults bench example install-service uninstall-service clean
+.PHONY: install run test test-fast faults bench quality example install-service uninstall-service clean
 
 install: $(STAMP)
 
@@ -56,6 +56,14 @@ bench: install
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_review.py
+
+# Ratings and bursts measured through the real pipeline (`starsort run --once`, then the
+# report) on labelled sets built from ../shared/data (else tests/data): figures per blur kind
+# and burst precision/recall, the held-out part apart from the tuning part. About 10 minutes
+# on 2 cores the first time (building the sets), then 5. bench/calibrate_blur.py shows where the
+# constants come from (tuning part only).
+quality: install
+	$(BIN)/python bench/quality.py
 
 # Regenerate config/example.yaml from the schema (a test checks it is in step).
 example: install

@@ -186,16 +186,18 @@ def parse_log(text: str) -> dict:
     return out
 
 
-def run_once(files: list[Path], workers: int = 1, copies: int = 1) -> dict:
-    """`starsort run --once` on hard links of `files`; wall time, start-up marks, filings, peak RSS."""
+def run_once(files: list[Path], workers: int = 1, copies: int = 1, code: Path | None = None) -> dict:
+    """`starsort run --once` on hard links of `files`; wall time, start-up marks, filings, peak RSS.
+    `code`: another revision's daemon/ folder to run instead of this tree's."""
     work = Path(tempfile.mkdtemp(prefix="once-", dir=benchdata.CACHE))
     try:
         n = len(link_in(files, work / "inbox", copies))
         cfg = write_config(work, workers, settle=0.0)
         errf = open(work / "log.txt", "w+")
         t0 = time.time()
+        env = {**os.environ, "HOME": str(work), **({"PYTHONPATH": str(code)} if code else {})}
         proc = subprocess.Popen([PY, "-m", "starsort", "run", "--once", "--config", str(cfg)],
-                                stderr=errf, env={**os.environ, "HOME": str(work)}, cwd=ROOT)
+                                stderr=errf, env=env, cwd=ROOT)
         sampler = RssSampler(proc.pid)
         proc.wait()
         wall = time.time() - t0
@@ -378,6 +380,40 @@ def quality(files: list[Path]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+# ---- this tree against another revision ---------------------------------------
+
+def steady_ab(rev: str, repeat: int, quick: bool) -> None:
+    """The steady-state cost per photo of this tree and of revision `rev`, measured in turns
+    in one run (so both see the same machine load), and their ratio."""
+    sets = benchdata.build()
+    if quick:
+        sets = {g: fs[:2] for g, fs in sets.items()}
+    everything = sets["jpeg"] + sets["faces"] + sets["arw"]
+    one = [sets["jpeg"][0]]
+    work = Path(tempfile.mkdtemp(prefix="ab-", dir=benchdata.CACHE))
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "daemon"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+        sides = {"this tree": None, f"revision {rev}": work / "daemon"}
+        walls: dict[str, dict[str, list[float]]] = {k: {"all": [], "one": []} for k in sides}
+        for i in range(repeat):
+            for label, code in sides.items():
+                print(f"  {label}: all {len(everything)} photos, then 1 ({i + 1}/{repeat})", flush=True)
+                walls[label]["all"].append(run_once(everything, code=code)["wall"])
+                walls[label]["one"].append(run_once(one, code=code)["wall"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n = len(everything)
+    marg = {k: (statistics.median(v["all"]) - statistics.median(v["one"])) / (n - 1) for k, v in walls.items()}
+    print(f"\nsteady state, per photo ((all - one) / (n - 1), medians of {repeat}; {n} photos):")
+    for k, v in walls.items():
+        print(f"  {k:24s} {marg[k] * 1000:7.1f} ms   (all: {', '.join(f'{x:.2f}' for x in v['all'])} s;"
+              f" one: {', '.join(f'{x:.2f}' for x in v['one'])} s)")
+    base = marg[f"revision {rev}"]
+    print(f"  ratio this tree / revision {rev}: {marg['this tree'] / base:.3f}")
+
+
 # ---- cluster ------------------------------------------------------------------
 
 def cluster_lookup(n: int) -> dict:
@@ -389,7 +425,8 @@ def cluster_lookup(n: int) -> dict:
         tails = bench_cluster.build(path, n)["tails"]
         built = time.perf_counter() - t0
         r = bench_cluster.measure(path, tails, n_assign=300, n_naive=3)
-        return {"n": n, "built": built, "lookup": r["lookup"], "assign": r["assign"], "naive": r["naive"]}
+        return {"n": n, "built": built, "lookup": r["lookup"], "assign": r["assign"], "naive": r["naive"],
+                "verified": r["verified"], "verify": r["verify"], "verifications": r["verifications"]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -425,9 +462,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one photo per group, short latency runs, 100k lookup")
     ap.add_argument("--results", type=Path, default=BENCH / "results.md")
     ap.add_argument("--quality-child", nargs="*", help=argparse.SUPPRESS)
+    ap.add_argument("--against", metavar="REV", help="Only the steady state, of this tree and of git revision"
+                    " REV in turns, and their ratio (results.md is left alone).")
     args = ap.parse_args()
     if args.quality_child is not None:
         quality_child(args.quality_child)
+        return
+    if args.against:
+        steady_ab(args.against, args.repeat, args.quick)
         return
 
     started = datetime.now(timezone.utc)
@@ -564,6 +606,11 @@ def main() -> None:
     row(f"cluster lookup at {clus['n']:,} photos, median / p95", f"{clus['lookup'][0]:.3f} / {clus['lookup'][1]:.3f} ms",
         f"{clus['naive'][0]:.0f} ms (full scan)", f"{clus['naive'][0] / clus['lookup'][0]:.0f}x", "< 1 ms",
         clus["lookup"][0] < TARGETS["lookup_1m"] and clus["n"] >= 1_000_000)
+    row("  the same with the burst signature checks, median / p95",
+        f"{clus['verified'][0]:.3f} / {clus['verified'][1]:.3f} ms", "", "", "report", None)
+    row("  signature check: per comparison / per new photo",
+        f"{clus['verify'][0]:.2f} ms x {clus['verifications']:.2f} = "
+        f"{clus['verify'][0] * clus['verifications']:.2f} ms", "", "", "report", None)
     row("stars changed vs full-resolution analysis", f"{len(changed)} of {len(q['photos'])}", "", "", "report", None)
     w("")
     w("Steady state is the marginal cost of a photo once start-up is paid: (run on all photos - run on one) / "

@@ -59,10 +59,13 @@ def wait_for(pred: Callable[[], object], timeout: float = 5.0, interval: float =
 # ---- photos filed in process, as the service files them ----------------------------------------
 
 def analysis_result(photo_id: int, stars: int, scores: list[float], phash: str = "8f3a0b1c2d3e4f50",
-                    captured: str = "2026-11-22T14:00:00", sharpness: float | None = None) -> dict:
-    """A worker's answer for a 600x400 photo with these face scores (none: rated on the frame)."""
-    faces = [{"box": [10.0, 10.0, 110.0, 130.0], "landmarks": [[0, 0]] * 5, "probability": 0.99,
-              "blur_score": s, "blurry": s < 10.0} for s in scores]
+                    captured: str = "2026-11-22T14:00:00", sharpness: float | None = None,
+                    widths: list[float] | None = None) -> dict:
+    """A worker's answer for a 600x400 photo with these face scores (none: rated on the frame),
+    each face `widths[i]` pixels wide where it was judged (none: 100 px)."""
+    widths = widths or [100.0] * len(scores)
+    faces = [{"box": [10.0, 10.0, 10.0 + w, 130.0], "landmarks": [[0, 0]] * 5, "probability": 0.99,
+              "blur_score": s, "blurry": s < 10.0, "judged_px": w} for s, w in zip(scores, widths)]
     return {"photo_id": photo_id, "original_size": [600, 400], "decode_source": "jpeg-draft",
             "captured_at": captured, "camera_model": "TEST", "phash": phash, "faces": faces,
             "frame_score": 40.0, "stars": stars, "rated_on": "faces" if scores else "frame",

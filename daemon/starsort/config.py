@@ -61,17 +61,42 @@ class FacesConfig(Section):
 class BlurConfig(Section):
     threshold: float = Field(
         10.0, gt=0,
-        description="A face whose normalised variance-of-Laplacian score is below this is blurry.")
+        description="A face whose score is below this is blurry. The score is the lower of two normalised "
+        "measures of the inner face: the variance of its Laplacian (defocus) and the energy of its second "
+        "derivative in its weakest direction (motion blur, camera shake); both must clear it.")
     frame_threshold: float = Field(
         10.0, gt=0,
         description="For photos with no face: the whole frame is blurry below this normalised score.")
+    min_face_px: int = Field(
+        72, ge=0,
+        description="Faces narrower than this many pixels, in the best pixels there were to judge them by, "
+        "are too small to judge: they are recorded and reported as skipped, but do not count for the stars. "
+        "0 counts every face.")
 
 
 class StarsConfig(Section):
+    mode: Literal["margin", "share"] = Field(
+        "margin",
+        description="margin: with no blurry face, the margin of the weakest face over blur.threshold gives "
+        "5, 4 or 3 stars (`margins`), and the share of blurry faces gives the lower bands (`mapping`); "
+        "share: the share of blurry faces alone (`mapping`), the rule of earlier versions.")
     mapping: list[tuple[float, int]] = Field(
         default_factory=lambda: [(0.0, 5), (25.0, 4), (50.0, 3), (75.0, 2), (100.0, 1)],
         description="Pairs of [max percent of blurry faces, stars], checked in order: the first "
         "pair whose percent is at least the photo's share of blurry faces gives its stars.")
+    margins: list[tuple[float, int]] = Field(
+        default_factory=lambda: [(100.0, 5), (20.0, 4), (0.0, 3)],
+        description="margin mode: pairs of [min percent by which the weakest counted face clears "
+        "blur.threshold, stars], checked in order; the first the photo reaches gives its stars.")
+    soft_percent: float = Field(
+        3.0, ge=0, le=100,
+        description="margin mode: a blurry face scoring at least this percent of blur.threshold is soft, "
+        "not lost; a photo whose blurry faces are all soft gets at least 2 stars.")
+    background_face_ratio: float = Field(
+        0.5, ge=0, le=1,
+        description="A face narrower than this share of the photo's largest face is in the background: it is "
+        "recorded and reported as skipped, but does not count for the stars, so a soft passer-by behind a "
+        "sharp subject costs nothing. 0 counts every face.")
     frame_sharp_stars: int = Field(4, ge=1, le=5,
                                    description="Stars for a photo with no face whose frame is sharp.")
     frame_blurry_stars: int = Field(1, ge=1, le=5,
@@ -94,16 +119,42 @@ class StarsConfig(Section):
                 raise ValueError(f"stars {s} is outside 1..5")
         return v
 
+    @field_validator("margins")
+    @classmethod
+    def _margins_are_ordered(cls, v: list[tuple[float, int]]) -> list[tuple[float, int]]:
+        if not v:
+            raise ValueError("needs at least one [percent, stars] pair")
+        pcts = [p for p, _ in v]
+        if pcts != sorted(pcts, reverse=True):
+            raise ValueError("percents must decrease")
+        if pcts[-1] != 0:
+            raise ValueError("the last percent must be 0 so every face that clears the threshold gets stars")
+        for p, s in v:
+            if p < 0:
+                raise ValueError(f"percent {p} is negative")
+            if not 1 <= s <= 5:
+                raise ValueError(f"stars {s} is outside 1..5")
+        return v
+
 
 class ClusterConfig(Section):
     max_distance: int = Field(
-        6, ge=0, le=24,
-        description="Largest pHash Hamming distance (of 64 bits) for a photo to join an earlier "
-        "photo's burst cluster. Frames of one burst differ by 0-4 bits; different face shots "
-        "taken minutes apart can be as close as 8.")
+        11, ge=0, le=24,
+        description="Largest pHash Hamming distance (of 64 bits) at which an earlier photo is a candidate "
+        "for the same burst; each candidate is then confirmed by comparing the two frames (max_change). "
+        "Handheld burst frames differ by 0-14 bits, most by 7-10; up to 11 costs the lookup no more than 8.")
     window_seconds: float = Field(
         120.0, ge=0,
         description="Largest difference in capture time for two photos to share a cluster.")
+    max_change: float = Field(
+        0.33, gt=0,
+        description="Largest change between two frames of one burst, once aligned and their exposure "
+        "matched: the worst of 12 blocks' residual energy relative to its contrast. Frames of a handheld "
+        "burst measure up to about 0.2; the same spot with the person moved, 0.5 and more.")
+    burst_gap_seconds: float = Field(
+        1.0, ge=0,
+        description="Photos from one camera model whose capture times (with EXIF sub-seconds) are at most "
+        "this far apart are one burst, whatever they show; 0 turns this off.")
 
 
 class XmpConfig(Section):

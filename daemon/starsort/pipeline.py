@@ -8,7 +8,7 @@ One photo's way from the inbox to its star folder:
   before_analysis    a copy of a photo already filed stops here   (the deciding thread)
   analysis/dispatch  which file to decode, judged by its bytes
   [a worker process]
-      DECODE_AHEAD   decode -> exif -> phash -> preview            (a thread, one photo ahead)
+      DECODE_AHEAD   decode -> exif -> phash -> signature -> preview (a thread, one photo ahead)
       DETECT         faces -> blur -> rate                          (torch)
   [the deciding thread, the one writer]
       after_analysis store -> bursts -> file -> ratings
@@ -48,7 +48,7 @@ log = logging.getLogger("starsort.pipeline")
 # The analysis stages, by module name under starsort.analysis, in order.
 # In the worker, one photo ahead of the detector: these release the GIL
 # (libjpeg, LibRaw, OpenCV), so they overlap with torch on the other core.
-_DECODE_AHEAD = ("decode", "exif", "phash", "preview")
+_DECODE_AHEAD = ("decode", "exif", "phash", "signature", "preview")
 # In the worker, after those: MTCNN, then what is judged from its faces.
 _DETECT = ("faces", "blur", "rate")
 # For a photo analysed before the review page had previews: only these.
@@ -113,8 +113,10 @@ def record(lib: Library, photo_id: int, result: dict) -> None:
             bursts.assign(db, photo_id, lib.cfg.cluster)
     lib.call(write)
     faces_ = result.get("faces") or []
-    log.info("photo %d: %s (%s; %d face(s), %d blurry) in %.2fs", photo_id, stars_text(result["stars"]),
-             result["rated_on"], len(faces_), sum(1 for f in faces_ if f["blurry"]), result.get("seconds", 0))
+    counted = [f for f in faces_ if not f.get("skipped")]
+    log.info("photo %d: %s (%s; %d face(s), %d blurry, %d skipped) in %.2fs", photo_id,
+             stars_text(result["stars"]), result["rated_on"], len(counted),
+             sum(1 for f in counted if f["blurry"]), len(faces_) - len(counted), result.get("seconds", 0))
 
 
 def file_and_rate(lib: Library, photo_id: int) -> None:

@@ -216,3 +216,30 @@ def test_a_vanished_file_is_not_blamed_on_the_file(tmp_path):
     # BadInput would quarantine it; the worker reports FileNotFoundError as "vanished".
     with pytest.raises(FileNotFoundError):
         decode.run(Job(1, str(tmp_path / "gone.ARW"), "raw"), Context(context().config))
+
+
+def _jpeg_with_exif(path, original: str | None, subsec: str | None) -> None:
+    exif = Image.Exif()
+    exif[0x0110] = "ILCE-7M4"
+    if original is not None:
+        exif.get_ifd(0x8769)[0x9003] = original
+    if subsec is not None:
+        exif.get_ifd(0x8769)[0x9291] = subsec
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(path, "JPEG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("subsec,digits", [("35", "35"), ("5", "5"), ("042 ", "042"), ("  ", None), ("ab", None)])
+def test_sub_seconds_of_the_capture_time_are_read_as_the_camera_wrote_them(tmp_path, subsec, digits):
+    p = tmp_path / "burst.jpg"
+    _jpeg_with_exif(p, "2025:05:17 14:30:02", subsec)
+    job = Job(1, str(p), "jpeg")
+    decode.run(job, context())
+    assert (job.captured_at, job.captured_subsec) == ("2025-05-17T14:30:02", digits)
+
+
+def test_sub_seconds_without_a_capture_date_are_ignored_since_the_mtime_takes_its_place(tmp_path):
+    p = tmp_path / "nodate.jpg"
+    _jpeg_with_exif(p, None, "35")
+    job = Job(1, str(p), "jpeg")
+    decode.run(job, context())
+    assert job.captured_subsec is None

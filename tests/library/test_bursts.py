@@ -5,9 +5,12 @@ import random
 import sqlite3
 from datetime import datetime, timezone
 
+import cv2
+import numpy as np
 import pytest
 import sqlite_utils
 
+from starsort.analysis import signature
 from starsort.library import bursts as cluster
 from starsort.library.bursts import assign, bands, hamming
 from starsort.config import ClusterConfig
@@ -17,6 +20,15 @@ CFG = ClusterConfig(max_distance=10)  # window 120 s; the widest distance we tes
 T0 = 1_700_000_000.0
 
 
+@pytest.fixture(autouse=True, params=["window", "bands"])
+def lookup(request, monkeypatch) -> str:
+    """Every test runs both ways a lookup finds its candidates: reading a sparse capture window
+    whole, and through the band indexes (what a crowded window uses)."""
+    if request.param == "bands":
+        monkeypatch.setattr(cluster, "WINDOW_SCAN", -1)
+    return request.param
+
+
 @pytest.fixture
 def db() -> sqlite_utils.Database:
     d = sqlite_utils.Database(memory=True)
@@ -24,20 +36,41 @@ def db() -> sqlite_utils.Database:
     return d
 
 
-def add(db: sqlite_utils.Database, phash: str | None, ts: float | None, sharpness: float | None = 1.0) -> int:
+def scene(shift: float = 0.0, gain: float = 1.0, person_moved: float = 0.0) -> np.ndarray:
+    """A textured 400 x 600 frame with a bright 'person' in the middle: moved sideways by
+    `person_moved` of the width, and the whole frame shifted by `shift` and exposed x `gain`."""
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.normal(120, 60, (400, 600)), (0, 0), 4)
+    person = img[100:400, 240:360].copy() * 0.5 + 110
+    out = img.copy()
+    x = 240 + round(person_moved * 600)
+    out[100:400, x:x + 120] = person
+    m = np.float32([[1, 0, shift * 600], [0, 1, shift * 400]])
+    out = cv2.warpAffine(out, m, (600, 400), borderMode=cv2.BORDER_REFLECT) * gain
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+SCENE = signature.make(scene())
+
+
+def add(db: sqlite_utils.Database, phash: str | None, ts: float | None, sharpness: float | None = 1.0,
+        sig: bytes | None = SCENE, camera: str | None = None, subsec: bool = False) -> int:
+    """A photo analysed and stored as the pipeline stores one; by default its frame is SCENE."""
     b = bands(phash) if phash is not None else (None,) * 4
     cur = db.execute(
         "INSERT INTO photos (original_path, kind, state, queued_at, updated_at,"
-        " phash, b0, b1, b2, b3, captured_ts, sharpness)"
-        " VALUES (?, 'jpeg', 'analysed', 0, 0, ?, ?, ?, ?, ?, ?, ?)",
-        [f"/in/{random.random()}.jpg", phash, *b, ts, sharpness],
+        " phash, b0, b1, b2, b3, captured_ts, sharpness, camera_model, captured_subsec)"
+        " VALUES (?, 'jpeg', 'analysed', 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [f"/in/{random.random()}.jpg", phash, *b, ts, sharpness, camera, int(subsec)],
     )
+    if sig is not None:
+        db.execute("INSERT INTO signatures (photo_id, data) VALUES (?, ?)", [cur.lastrowid, sig])
     db.conn.commit()
     return cur.lastrowid
 
 
-def add_and_assign(db, phash, ts, sharpness=1.0, cfg=CFG) -> tuple[int, int | None, bool]:
-    pid = add(db, phash, ts, sharpness)
+def add_and_assign(db, phash, ts, sharpness=1.0, cfg=CFG, **kw) -> tuple[int, int | None, bool]:
+    pid = add(db, phash, ts, sharpness, **kw)
     cid, pick = assign(db, pid, cfg)
     return pid, cid, pick
 
@@ -184,6 +217,52 @@ def test_a_low_variable_limit_splits_the_lookup_into_chunks_that_still_find_the_
     _, first, _ = add_and_assign(db, base, T0)
     _, second, _ = add_and_assign(db, flip(base, spread(10)), T0 + 1)
     assert second == first
+
+
+# ---- the second opinion: the frames themselves, and the clock -----------------------------
+
+def test_a_near_hash_whose_frame_shows_the_person_moved_starts_a_cluster_of_its_own(db):
+    base = "ab37e44b9d60944b"
+    _, first, _ = add_and_assign(db, base, T0)
+    _, handheld, _ = add_and_assign(db, flip(base, spread(8)), T0 + 2, sig=signature.make(scene(0.02, 0.9)))
+    _, moved, _ = add_and_assign(db, flip(base, [0, 1]), T0 + 20, sig=signature.make(scene(person_moved=0.08)))
+    assert handheld == first and moved != first
+
+
+def test_photos_without_a_signature_match_on_the_hash_alone_within_the_old_radius(db):
+    base = "ab37e44b9d60944b"
+    _, first, _ = add_and_assign(db, base, T0, sig=None)
+    _, close, _ = add_and_assign(db, flip(base, spread(cluster.LEGACY_DISTANCE)), T0 + 1, sig=None)
+    # One bit beyond the old radius from the first, and further still from the second.
+    _, loose, _ = add_and_assign(db, flip(base, list(range(56, 56 + cluster.LEGACY_DISTANCE + 1))), T0 + 2,
+                                 sig=None)
+    assert close == first and loose != first
+
+
+def test_frames_a_fraction_of_a_second_apart_from_one_camera_are_a_burst_whatever_they_show(db):
+    _, first, _ = add_and_assign(db, "ab37e44b9d60944b", T0 + 0.1, camera="ILCE-7M4", subsec=True)
+    other = f"{int('ab37e44b9d60944b', 16) ^ 0xFFFF0000FFFF:016x}"     # 32 bits away
+    _, moved, _ = add_and_assign(db, other, T0 + 0.35, camera="ILCE-7M4", subsec=True,
+                                 sig=signature.make(scene(person_moved=0.15)))
+    assert moved == first
+
+
+def test_the_clock_alone_joins_neither_another_camera_nor_frames_without_sub_seconds(db):
+    # Four frames that pHash and their signatures would never join: only the clock could.
+    frames = [(f"{int('ab37e44b9d60944b', 16) ^ (0xFFFF << (16 * i)):016x}", signature.make(scene(person_moved=0.1 * i)))
+              for i in range(4)]
+    _, first, _ = add_and_assign(db, frames[0][0], T0, camera="ILCE-7M4", subsec=True, sig=frames[0][1])
+    _, second_body, _ = add_and_assign(db, frames[1][0], T0 + 0.2, camera="ILCE-1", subsec=True, sig=frames[1][1])
+    _, whole_seconds, _ = add_and_assign(db, frames[2][0], T0 + 0.5, camera="ILCE-7M4", sig=frames[2][1])
+    _, too_late, _ = add_and_assign(db, frames[3][0], T0 + 1.6, camera="ILCE-7M4", subsec=True, sig=frames[3][1])
+    assert len({first, second_body, whole_seconds, too_late}) == 4
+
+
+def test_two_cameras_on_one_scene_do_not_share_a_burst(db):
+    _, a, _ = add_and_assign(db, "ab37e44b9d60944b", T0, camera="SLT-A55V")
+    _, b, _ = add_and_assign(db, "ab37e44b9d60944b", T0 + 3, camera="ILCE-6400")
+    _, c, _ = add_and_assign(db, "ab37e44b9d60944b", T0 + 5, camera="SLT-A55V")
+    assert a != b and c == a
 
 
 def test_a_photo_without_a_phash_is_left_unclustered(db):
@@ -392,6 +471,19 @@ def test_the_lookup_keeps_the_band_indexes_once_the_planner_has_statistics(db):
     )
     db.execute("ANALYZE")
     _assert_band_index_plan(_plan(db))
+
+
+def test_a_sparse_window_is_read_whole_and_a_crowded_one_through_the_bands(db, lookup):
+    if lookup == "bands":
+        pytest.skip("about the choice between the two")
+    base = "ab37e44b9d60944b"
+    far = f"{int(base, 16) ^ 0xFFFFFFFFFFFFFFFF:016x}"            # no band within reach
+    for i in range(cluster.WINDOW_SCAN):
+        add_and_assign(db, far, T0 + i * 0.5)
+    sparse = list(cluster._candidates(db, base, T0 + 1, CFG))
+    add_and_assign(db, far, T0 + 40)
+    crowded = list(cluster._candidates(db, base, T0 + 1, CFG))
+    assert len(sparse) == cluster.WINDOW_SCAN and crowded == []
 
 
 def test_a_window_crowded_with_near_identical_frames_is_looked_up_in_bounded_work(db):

@@ -242,8 +242,9 @@ def test_a_decision_whose_move_a_crash_cut_off_is_moved_at_the_next_start(lib, f
 
 
 def test_a_re_rate_moves_the_machines_photos_and_never_the_photographers(lib, folders):
-    mine = photo(lib, folders, "DSC00001", pair=False, stars=5, scores=[11.0], sidecar=None)
-    theirs = photo(lib, folders, "DSC00002", pair=False, stars=5, scores=[11.0], sidecar=None,
+    # 11.0 clears 10.0 by 10 %: 3★; below 12.0, but soft: 2★.
+    mine = photo(lib, folders, "DSC00001", pair=False, stars=3, scores=[11.0], sidecar=None)
+    theirs = photo(lib, folders, "DSC00002", pair=False, stars=3, scores=[11.0], sidecar=None,
                    phash="0000ffff0000ffff")
     overrides.set_stars(lib, mine, 5)                      # the photographer agrees: 5
 
@@ -252,10 +253,10 @@ def test_a_re_rate_moves_the_machines_photos_and_never_the_photographers(lib, fo
     res = rerate.apply(lib, cfg)
 
     assert res["changed"] == 1 and res["moved"] == 1
-    assert Path(lib.photo(theirs)["current_path"]).parent.name == "1-star"
-    assert rating(lib.photo(theirs)["current_path"]) == "1"
+    assert Path(lib.photo(theirs)["current_path"]).parent.name == "2-stars"
+    assert rating(lib.photo(theirs)["current_path"]) == "2"
     assert Path(lib.photo(mine)["current_path"]).parent.name == "5-stars"
-    assert lib.photo(mine)["machine_stars"] == 1           # what `U` would now return it to
+    assert lib.photo(mine)["machine_stars"] == 2           # what `U` would now return it to
 
 
 def test_in_rate_in_place_mode_an_override_rewrites_the_rating_and_moves_nothing(make_library, folders):

@@ -24,7 +24,7 @@ def test_the_csv_has_exactly_the_contract_columns_in_order(fresh_db):
     assert header == ["original_path", "current_path", "pair_path", "kind", "state", "error", "stars", "faces",
                       "blurry_faces", "face_scores", "frame_score", "phash", "cluster_id", "is_pick",
                       "captured_at", "camera_model", "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
-                      "rated_on", "decided_by", "rejected", "machine_stars"]
+                      "rated_on", "decided_by", "rejected", "machine_stars", "skipped_faces"]
 
 
 def test_the_report_says_whose_the_stars_are_and_what_the_machine_said(fresh_db):
@@ -37,6 +37,15 @@ def test_the_report_says_whose_the_stars_are_and_what_the_machine_said(fresh_db)
             for r in csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))}
     assert rows == {"/in/m.JPG": ("4", "machine", "0", "4"), "/in/p.JPG": ("2", "photographer", "0", "5"),
                     "/in/r.JPG": ("5", "photographer", "1", "5")}
+
+
+def test_skipped_faces_counts_the_faces_recorded_but_not_counted_for_the_stars(fresh_db):
+    _row(fresh_db, original_path="/in/g.JPG", state="done", stars=4, rated_on="frame", faces=3, blurry_faces=0,
+         skipped_faces=3)
+    _row(fresh_db, original_path="/in/old.JPG", state="done", stars=5, rated_on="faces", faces=1, blurry_faces=0)
+    rows = {r["original_path"]: r["skipped_faces"] for r in csv.DictReader(io.StringIO(report.render(fresh_db, "csv")))}
+    # Empty for a photo analysed before faces could be skipped.
+    assert rows == {"/in/g.JPG": "3", "/in/old.JPG": ""}
 
 
 def test_rated_on_says_whether_faces_or_the_frame_gave_the_stars(fresh_db):

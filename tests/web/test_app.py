@@ -29,8 +29,21 @@ def test_photos_come_newest_first_with_every_field_of_the_contract(page, lib, fo
     pair = rows[-1]
     assert pair["pair_path"].endswith("5-stars/DSC00001.JPG") and pair["state"] == "done"
     assert pair["decided_by"] == "machine" and pair["rejected"] is False and pair["stars"] == 5
-    assert pair["faces"] == [{"box": [10.0, 10.0, 110.0, 130.0], "score": 50.0, "blurry": False}]
-    assert pair["why"] == "1 face at or above 10 (lowest 50.0) → sharp → 5★"
+    assert pair["faces"] == [{"box": [10.0, 10.0, 110.0, 130.0], "score": 50.0, "blurry": False, "skipped": None}]
+    assert pair["why"] == "1 face, 50.0 against 10.0 (margin 400%) → 5★"
+
+
+def test_a_face_too_small_to_judge_is_shown_as_skipped_and_makes_no_photo_borderline(page, lib, folders):
+    # An 11.0 would be borderline (within 25 % of 10.0), but on a 40 px face it does not count.
+    photo = filed(lib, folders, "GROUP", pair=False, scores=[50.0, 11.0], widths=[300.0, 40.0])
+    c = page.signed_in()
+    row = c.get("/api/photos").json()[0]
+    assert row["id"] == photo
+    assert [(f["skipped"], f["blurry"]) for f in row["faces"]] == [(None, False), ("small", None)]
+    assert row["verdict"] == "sharp"
+    assert row["why"].endswith("1 face skipped: 1 too small to judge (40 px)")
+    assert c.get("/api/counts").json()["borderline"] == 0
+    assert c.get("/api/photos", params={"filter": "borderline"}).json() == []
 
 
 def test_paging_by_after_walks_the_whole_library_once(page, lib, folders):
@@ -65,13 +78,15 @@ def test_filters_and_their_counts_agree(page, lib, folders):
 
 
 def test_the_what_if_count_is_the_rerate_plan_and_comes_from_stored_scores(page, lib, folders):
-    for i, s in enumerate([9.0, 11.0, 11.5, 14.0, 40.0]):
-        filed(lib, folders, f"F{i}", pair=False, scores=[s], stars=1 if s < 10 else 5, phash=f"{i + 1:016x}")
+    # At 10.0: 2★ (blurry but soft), 3★, 3★ (margins 10 % and 15 %), 4★ (40 %), 5★.
+    for i, (s, stars) in enumerate([(9.0, 2), (11.0, 3), (11.5, 3), (14.0, 4), (40.0, 5)]):
+        filed(lib, folders, f"F{i}", pair=False, scores=[s], stars=stars, phash=f"{i + 1:016x}")
     c = page.signed_in()
     r = c.get("/api/whatif", params={"threshold": 12.0}).json()
-    assert r == {"threshold": 12.0, "threshold_in_force": 10.0, "changes": 2, "moves": {"5->1": 2}}
+    # At 12.0, 11.0 and 11.5 fall below it (soft: 2★) and 14.0 clears it by 17 % only (3★).
+    assert r == {"threshold": 12.0, "threshold_in_force": 10.0, "changes": 3, "moves": {"3->2": 2, "4->3": 1}}
     trial = lib.cfg.model_copy(update={"blur": lib.cfg.blur.model_copy(update={"threshold": 12.0})})
-    assert len(lib.call(lambda db: review.rerate_changes(db, trial))) == 2
+    assert len(lib.call(lambda db: review.rerate_changes(db, trial))) == 3
     assert c.get("/api/whatif").json()["changes"] == 0
 
 

@@ -164,10 +164,11 @@ def _hue(rgb: str) -> str:
 def test_the_grid_shows_each_filed_photo_with_its_stars_and_the_machines_verdict_as_a_dashed_border(review):
     s = review({"ivan.jpg": DATA / "ivan.jpg", "clapton-2.jpg": DATA / "clapton-2.jpg",
                 "blurred.jpg": DATA / "inspireface_blur_face.jpg"})
-    # A threshold just below ivan's face score leaves it sharp (5 stars) but within 25% of the
-    # threshold: borderline, a photo worth a second look.
-    ivan = s.photo("ivan.jpg")
-    threshold = round(ivan["faces"][0]["score"] / 1.1, 2)
+    # A threshold just below clapton-2's face score leaves it sharp (cleared by 10 %: 3 stars) but
+    # within 25% of the threshold: borderline, a photo worth a second look. ivan's face is too
+    # small to judge, so the frame rates it and the threshold does not touch it.
+    clapton = s.photo("clapton-2.jpg")
+    threshold = round(clapton["faces"][0]["score"] / 1.1, 2)
     s.api("POST", "/api/rerate", {"threshold": threshold})
     s.d.wait(lambda: s.api("GET", "/api/whatif")["threshold_in_force"] == threshold, timeout=60,
              what="the new threshold to be in force")
@@ -176,10 +177,11 @@ def test_the_grid_shows_each_filed_photo_with_its_stars_and_the_machines_verdict
 
     rows = {r["name"]: r for r in s.api("GET", "/api/photos")}
     assert {n: (r["stars"], r["verdict"]) for n, r in rows.items()} == {
-        "ivan.jpg": (5, "borderline"), "clapton-2.jpg": (5, "sharp"), "blurred.jpg": (1, "blurry")}
+        "ivan.jpg": (4, "sharp"), "clapton-2.jpg": (3, "borderline"), "blurred.jpg": (1, "blurry")}
+    assert rows["ivan.jpg"]["faces"][0]["skipped"] == "small"
     names = s.page.eval_on_selector_all(".tile .name", "ns => ns.map(n => n.textContent)")
     assert names == sorted(rows, key=lambda n: -rows[n]["id"])          # newest first
-    for name, colour in (("ivan.jpg", "brown"), ("clapton-2.jpg", "green"), ("blurred.jpg", "red")):
+    for name, colour in (("ivan.jpg", "green"), ("clapton-2.jpg", "brown"), ("blurred.jpg", "red")):
         photo_id = rows[name]["id"]
         s.tile(photo_id).locator(".thumb img").wait_for()
         assert s.tile(photo_id).locator(".thumb img").evaluate("i => i.complete && i.naturalWidth > 0"), name
@@ -189,17 +191,18 @@ def test_the_grid_shows_each_filed_photo_with_its_stars_and_the_machines_verdict
         assert border["width"] >= 2, border
     counts = dict(zip(s.page.eval_on_selector_all(".chip", "cs => cs.map(c => c.dataset.view)"),
                       s.page.eval_on_selector_all(".chip .n", "ns => ns.map(n => Number(n.textContent))")))
-    assert counts['{}'] == 3 and counts['{"stars":5}'] == 2 and counts['{"stars":1}'] == 1
-    assert counts['{"filter":"borderline"}'] == 1
+    assert counts['{}'] == 3 and counts['{"stars":4}'] == 1 and counts['{"stars":3}'] == 1
+    assert counts['{"stars":1}'] == 1 and counts['{"filter":"borderline"}'] == 1
     s.shot("grid")
 
 
 # ---- overruling the machine ------------------------------------------------------------------------
 
 def test_pressing_2_on_a_focused_5_star_photo_moves_it_with_its_raw_partner_and_sidecar_into_2_stars(review):
-    s = review({"DSC00001.ARW": DATA / "two_people.ARW", "DSC00001.JPG": DATA / "ivan.jpg",
-                "clapton-2.jpg": DATA / "clapton-2.jpg"})
-    pair, other = s.photo("DSC00001.ARW"), s.photo("clapton-2.jpg")
+    # A pair is analysed on its JPEG: clapton-2's sharp face gives the pair 5 stars; ivan's 4.
+    s = review({"DSC00001.ARW": DATA / "two_people.ARW", "DSC00001.JPG": DATA / "clapton-2.jpg",
+                "ivan.jpg": DATA / "ivan.jpg"})
+    pair, other = s.photo("DSC00001.ARW"), s.photo("ivan.jpg")
     assert pair["stars"] == 5 and pair["pair_path"].endswith("5-stars/DSC00001.JPG")
     five, two = s.d.library / "5-stars", s.d.library / "2-stars"
     before = {n: sha256(five / n) for n in ("DSC00001.ARW", "DSC00001.JPG")}
@@ -214,7 +217,7 @@ def test_pressing_2_on_a_focused_5_star_photo_moves_it_with_its_raw_partner_and_
     s.d.wait(lambda: _rating(two / "DSC00001.xmp") == "2", timeout=60, what="the pair in 2-stars, rated 2")
     assert sorted(p.name for p in two.iterdir()) == ["DSC00001.ARW", "DSC00001.JPG", "DSC00001.xmp"]
     assert {n: sha256(two / n) for n in before} == before
-    assert sorted(p.name for p in five.iterdir()) == ["clapton-2.jpg", "clapton-2.xmp"]
+    assert list(five.iterdir()) == []
     after = s.api("GET", f"/api/photos/{pair['id']}")
     assert (after["stars"], after["decided_by"]) == (2, "photographer")
     assert after["current_path"] == str(two / "DSC00001.ARW")
@@ -222,7 +225,7 @@ def test_pressing_2_on_a_focused_5_star_photo_moves_it_with_its_raw_partner_and_
     s.wait_tile_stars(pair["id"], 2)
     s.wait_js("id => getComputedStyle(document.querySelector(`.tile[data-id='${id}'] .thumb`)).borderTopStyle"
               " === 'solid'", pair["id"])
-    assert s.border(other["id"])["style"] == "dashed" and s.lit_stars(other["id"]) == 5
+    assert s.border(other["id"])["style"] == "dashed" and s.lit_stars(other["id"]) == 4
     s.shot("two-stars")
 
 

@@ -70,6 +70,7 @@ _EXIF_IFD = 0x8769
 _TAG_ORIENTATION = 0x0112
 _TAG_MODEL = 0x0110
 _TAG_DATETIME_ORIGINAL = 0x9003
+_TAG_SUBSEC_ORIGINAL = 0x9291
 
 # LibRaw's flip code -> the EXIF orientation doing the same transform
 # (0 none, 3 = 180, 5 = 90 CCW, 6 = 90 CW, and the mirrored ones); checked
@@ -119,6 +120,8 @@ def run(job: Job, ctx: Context) -> None:
 
     _set_pixels(job, pixels, original, cfg.max_px)
     job.captured_at = meta.get("captured_at") or _mtime_iso(st.st_mtime)
+    # Only beside an EXIF capture time: an mtime's fraction says when a file was copied.
+    job.captured_subsec = meta.get("captured_subsec") if meta.get("captured_at") else None
     job.camera_model = meta.get("camera_model")
     log.debug("%s: %s, original %dx%d, analysis %dx%d, detail %s", job.path, job.decode_source,
               original[0], original[1], job.image.shape[1], job.image.shape[0],
@@ -263,7 +266,10 @@ def _pillow_metadata(exif: Image.Exif | None) -> dict[str, Any]:
         return out
     try:
         out["camera_model"] = _clean_text(exif.get(_TAG_MODEL))
-        out["captured_at"] = _parse_exif_datetime(exif.get_ifd(_EXIF_IFD).get(_TAG_DATETIME_ORIGINAL))
+        ifd = exif.get_ifd(_EXIF_IFD)
+        out["captured_at"] = _parse_exif_datetime(ifd.get(_TAG_DATETIME_ORIGINAL))
+        if out["captured_at"]:
+            out["captured_subsec"] = _subsec(ifd.get(_TAG_SUBSEC_ORIGINAL))
     except Exception as e:  # noqa: BLE001 - metadata is optional; pixels are what matter
         log.debug("unreadable EXIF IFD: %s", e)
     return out
@@ -394,11 +400,23 @@ def _raw_metadata(path: str) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - metadata is optional; pixels are what matter
         log.debug("%s: no EXIF (%s)", path, e)
         return {}
+    captured = _parse_exif_datetime(exif.get("Exif.Photo.DateTimeOriginal") or exif.get("Exif.Image.DateTimeOriginal"))
     return {
         "camera_model": _clean_text(exif.get("Exif.Image.Model")),
-        "captured_at": _parse_exif_datetime(exif.get("Exif.Photo.DateTimeOriginal")
-                                            or exif.get("Exif.Image.DateTimeOriginal")),
+        "captured_at": captured,
+        "captured_subsec": _subsec(exif.get("Exif.Photo.SubSecTimeOriginal")) if captured else None,
     }
+
+
+def _subsec(v: Any) -> str | None:
+    """EXIF SubSecTimeOriginal as its digits ("05" is 0.05 s), or None. Cameras pad it with
+    spaces or NULs; anything else is not a time."""
+    if isinstance(v, bytes):
+        v = v.decode("ascii", "replace")
+    if v is None:
+        return None
+    digits = str(v).replace("\x00", "").strip()
+    return digits[:9] if digits.isdigit() else None
 
 
 # ---- shared -------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The analysis's data types: a Job, its Faces, the stages' Context, and what a worker answers.
 
 A Job travels through the stages in `pipeline.ANALYSIS` inside a worker
-process; each stage fills in its fields. Only `result()` (no pixels) crosses
-back to the service, so the pipe between processes carries kilobytes.
+process; each stage fills in its fields. Only `result()` crosses back to the
+service: no pixels but the signature's 96 px grey thumbnail, so the pipe
+between processes carries kilobytes.
 
 The stages, the worker and `pipeline.py` all import these types from here,
 so no stage imports the pipeline that orders it.
@@ -32,17 +33,29 @@ class Face:
     box: tuple[float, float, float, float]        # x1, y1, x2, y2 in original-image pixels
     landmarks: list[tuple[float, float]]          # 5 points (eyes, nose, mouth corners), original pixels
     probability: float
-    blur_score: float | None = None
-    blurry: bool | None = None
+    blur_score: float | None = None                # min(iso_score, dir_score), against blur.threshold
+    blurry: bool | None = None                     # blur_score < blur.threshold
+    iso_score: float | None = None                 # the Laplacian's part of the score (defocus)
+    dir_score: float | None = None                 # the weakest direction's part (motion, shake)
+    judged_px: float | None = None                 # box width in the pixels the score was measured on
+    skipped: str | None = None                     # None (counted) | "small" | "background"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "box": [round(v, 1) for v in self.box],
             "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
             "probability": round(float(self.probability), 4),
-            "blur_score": None if self.blur_score is None else round(float(self.blur_score), 2),
+            "blur_score": _round(self.blur_score),
             "blurry": self.blurry,
+            "iso_score": _round(self.iso_score),
+            "dir_score": _round(self.dir_score),
+            "judged_px": None if self.judged_px is None else round(float(self.judged_px), 1),
+            "skipped": self.skipped,
         }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 2)
 
 
 @dataclass
@@ -57,6 +70,7 @@ class Job:
     original_size: tuple[int, int] | None = None   # (width, height) of the oriented original
     decode_source: str | None = None         # "jpeg-draft" | "raw-preview" | "raw-half"
     captured_at: str | None = None           # ISO 8601, from EXIF DateTimeOriginal, else mtime
+    captured_subsec: str | None = None       # EXIF SubSecTimeOriginal (digits: "05" is 0.05 s), when written
     camera_model: str | None = None
     # Pixels at better resolution than `image` when decode has them cheaply
     # (a full-size embedded preview); blur crops faces from here.
@@ -70,6 +84,9 @@ class Job:
 
     # phash
     phash: str | None = None                 # 16 hex digits, 64-bit pHash
+
+    # signature
+    signature: bytes | None = None           # a small grey thumbnail that confirms a burst match
 
     # faces + blur
     faces: list[Face] = field(default_factory=list)
@@ -89,14 +106,16 @@ class Job:
     sharpness: float | None = None           # ranks frames within a cluster (higher = sharper)
 
     def result(self) -> dict[str, Any]:
-        """What the service stores: everything but the pixels."""
+        """What the service stores: everything but the pixels (the signature is a thumbnail of ~6 KB)."""
         return {
             "photo_id": self.photo_id,
             "original_size": list(self.original_size) if self.original_size else None,
             "decode_source": self.decode_source,
             "captured_at": self.captured_at,
+            "captured_subsec": self.captured_subsec,
             "camera_model": self.camera_model,
             "phash": self.phash,
+            "signature": self.signature,
             "faces": [f.as_dict() for f in self.faces],
             "frame_score": None if self.frame_score is None else round(float(self.frame_score), 2),
             "stars": self.stars,

@@ -3,16 +3,28 @@
 Contract
 --------
 `assign(db, photo_id, cfg)` is called once per analysed photo, from the one
-writer thread, after the photo's row has `phash`, `captured_ts` and
-`sharpness` written. It:
+writer thread, after the photo's row has `phash`, `captured_ts`,
+`captured_subsec`, `camera_model` and `sharpness` written, and its
+signature is in `signatures`. It:
 
-* finds the most similar *earlier* photo: any other photo that already has a
-  `cluster_id`, whose pHash is within `cfg.max_distance` bits (Hamming, of 64)
-  and whose `captured_ts` is within `cfg.window_seconds` of this one's
-  (inclusive). Ties go to the smallest distance, then the closest capture
-  time, then the lowest id. Of the photos sharing a band, only the
-  CANDIDATES_PER_BAND nearest in time are looked at, so a window crowded
-  with near-identical frames costs the same as a sparse one;
+* finds the earlier photo (any other photo that already has a `cluster_id`)
+  whose burst this one belongs to, by the first rule that finds one:
+  1. *Time.* Both capture times carry EXIF sub-seconds, the camera model is
+     the same, and they are at most `cfg.burst_gap_seconds` apart (the
+     closest in time wins): a camera does not take two different photos a
+     fraction of a second apart, so this holds even if the subject moved.
+  2. *Content.* The pHash is within `cfg.max_distance` bits (Hamming, of 64),
+     the capture times within `cfg.window_seconds` (inclusive), the camera
+     models do not differ, and the two signatures confirm it: after
+     alignment and exposure, no part of the frame changed by more than
+     `cfg.max_change` (`analysis.signature.difference`). Candidates are
+     tried by the smallest distance, then the closest capture time, then
+     the lowest id; at most MAX_VERIFIED are verified. A photo without a
+     signature (analysed before signatures existed) matches on the pHash
+     alone, as before, and only within LEGACY_DISTANCE bits. Of the photos
+     sharing a band, only the CANDIDATES_PER_BAND nearest in time are looked
+     at, so a window crowded with near-identical frames costs the same as a
+     sparse one;
 * joins that photo's cluster, or else opens a new cluster of one;
 * keeps exactly one `is_pick = 1` per cluster: the sharpest member (highest
   `sharpness`, NULL counting as lowest; ties go to the lowest id), moving the
@@ -35,21 +47,38 @@ linkage in arrival order: a new photo joins one cluster and never merges two.
 `b0..b3` are rewritten from `phash` if they disagree, since a stale band
 would hide the photo from every later lookup.
 
-Lookup: multi-index hashing over the time-windowed band indexes
------------------------------------------------------------------
+Why pHash needs a second opinion
+--------------------------------
+Handheld burst frames, shifted by about 2 % of the frame and exposed +-10 %,
+sit 0-14 pHash bits apart (7-10 typically), so a radius of 6 split about a
+third of them; but at 11, other photos of the same spot (the person moved a
+little, a few seconds later) fall inside too. pHash sees the whole frame at
+8 x 8 frequencies and cannot say *where* it changed; the signature can: a
+handheld frame changes nowhere once aligned, another photo changes where
+the person was (bench/quality.py measures both, with precision and recall).
+
+Lookup: the capture window, or multi-index hashing over the band indexes
+-------------------------------------------------------------------------
+A window of +- `window_seconds` usually holds a few photos: those are read
+whole, through `photos_captured` (one index range), when there are at most
+WINDOW_SCAN of them. A crowded window (long bursts, time-lapses, batches whose
+capture time fell back to nearly equal mtimes, cameras with an unset clock)
+is looked up by similarity instead, so its cost is bounded by how many
+photos look alike, not by how many were taken then:
+
 The 64-bit hash is split into four 16-bit bands, most significant first
 (`b0..b3`, each indexed as `(bN, captured_ts)`). If two hashes are within
 distance d, at least one band differs by at most r = floor(d / 4) bits
 (pigeonhole: four bands of at least r + 1 bits each would make d >= 4r + 4).
 So for each band we enumerate every 16-bit value within radius r of ours
-(sum of C(16, k), k <= r: 137 values for the default d = 10, r = 2), and ask
+(sum of C(16, k), k <= r: 137 values for the default d = 11, r = 2), and ask
 
     bN IN (<137 values>) AND captured_ts BETWEEN ts - w AND ts + w
 
 for the four bands in one UNION ALL statement (4 * 137 = 548 index seeks;
 548 + 8 bound variables fits even SQLite's old 999-variable limit; larger
 radii are chunked to the connection's limit). Survivors are few and are
-verified in Python with popcount(a ^ b).
+verified in Python with popcount(a ^ b), then by their signatures.
 
 Why the work does not grow with the table: each seek is O(log N), and the second
 index column narrows each seek to the time window. Without the window a band
@@ -58,23 +87,12 @@ candidates to verify would grow with N (about 8,000 at a million); with it,
 only photos both band-similar and shot within the window are read, which is a
 property of the shooting, not of the library size.
 
-Measured (bench/bench_cluster.py, defaults, 2 vCPU, SQLite 3.40, default
-page cache; synthetic library, 60 % of photos in bursts, three years):
-
-    photos      MIH lookup   rows verified   window only   full scan
-    10,000      0.20 ms      11              0.007 ms        7 ms
-    100,000     0.39 ms      11              0.013 ms       74 ms
-    1,000,000   0.73 ms      11              0.022 ms      733 ms
-
-The work (rows verified) is flat; the time grows 3.7x over 100x the photos
-because the 548 random seeks go into deeper B-trees that no longer fit
-SQLite's default 2 MB page cache (PRAGMA mmap_size brought 1M to 0.44 ms). A full scan grows 100x. Scanning only the time window through
-`photos_captured` is cheaper while the window is sparse, but it reads every
-photo in the window, so it degrades on dense windows (long bursts,
-timelapses, batches whose capture time fell back to nearly equal mtimes,
-cameras with an unset clock): with 20,000 unrelated photos in one window it
-took 19.5 ms against MIH's 0.8 ms. MIH bounds the cost by similarity, not by
-how crowded the window is, so it is the only lookup here.
+Measured by bench/bench_cluster.py (defaults, 2 vCPU shared with another
+job's test suite, SQLite 3.40; synthetic library, 60 % of photos in bursts,
+three years; half the new photos continue a burst and carry a real frame's
+signature) and bench/bench_speed.py; the figures are in README.md "Speed".
+The work is flat; a signature check (about 2 ms) is paid by the new photos
+that have a candidate, about one in two there.
 """
 from __future__ import annotations
 
@@ -83,6 +101,7 @@ import time
 
 from sqlite_utils import Database
 
+from ..analysis import signature
 from ..analysis.phash import N_BANDS, bands, hamming, neighbour_masks, parse
 from ..config import ClusterConfig
 
@@ -97,6 +116,14 @@ _FALLBACK_MAX_VARIABLES = 999
 # the nearest few in time per band are enough; SQLite sorts the window's
 # rows itself, and Python verifies at most 4 x this many.
 CANDIDATES_PER_BAND = 32
+# Signature checks per new photo, at most (about 1-2 ms each): the best
+# candidates by distance and time are tried first, and the first confirmed wins.
+MAX_VERIFIED = 8
+# The radius of the pHash-only rule, for photos without a signature.
+LEGACY_DISTANCE = 6
+# A capture window holding at most this many clustered photos is read whole
+# (one range of the capture-time index); a more crowded one through the bands.
+WINDOW_SCAN = 64
 
 
 def band_radius(max_distance: int) -> int:
@@ -115,7 +142,7 @@ def candidate_queries(
 ) -> list[tuple[str, list[float | int]]]:
     """The (sql, params) statements that fetch the possible matches.
 
-    Each returns rows (id, phash, captured_ts, cluster_id) of clustered photos
+    Each returns rows (id, phash, captured_ts, cluster_id, camera_model) of clustered photos
     that share a band within radius with `phash_hex` and lie in the window,
     at most CANDIDATES_PER_BAND per band part, nearest in time first; a row
     may come back more than once (from several bands). Exposed so tests can
@@ -139,7 +166,7 @@ def candidate_queries(
             statements.append((" UNION ALL ".join(selects), params))
             selects, params = [], []
         selects.append(
-            f"SELECT * FROM (SELECT id, phash, captured_ts, cluster_id FROM photos"
+            f"SELECT * FROM (SELECT id, phash, captured_ts, cluster_id, camera_model FROM photos"
             f" WHERE b{i} IN ({','.join('?' * len(values))})"
             f" AND captured_ts BETWEEN ? AND ? AND cluster_id IS NOT NULL"
             f" ORDER BY abs(captured_ts - ?), id LIMIT ?)"
@@ -151,29 +178,81 @@ def candidate_queries(
 
 
 def find_match(
-    db: Database, photo_id: int, phash_hex: str, captured_ts: float, cfg: ClusterConfig
+    db: Database, photo_id: int, phash_hex: str, captured_ts: float, cfg: ClusterConfig, *,
+    sig: bytes | None = None, camera: str | None = None, subsec: bool = False,
 ) -> tuple[int, int] | None:
-    """(photo id, cluster id) of the best earlier match, or None."""
+    """(photo id, cluster id) of the earlier photo whose burst this one joins, or None."""
+    if subsec:
+        near = in_the_same_second(db, photo_id, captured_ts, camera, cfg)
+        if near is not None:
+            return near
     query = parse(phash_hex)
-    best: tuple[tuple[int, float, int], int] | None = None
+    found: list[tuple[tuple[int, float, int], int]] = []
     seen: set[int] = set()
+    for cand_id, cand_hash, cand_ts, cand_cluster, cand_camera in _candidates(db, phash_hex, captured_ts, cfg):
+        if cand_id == photo_id or cand_id in seen or cand_hash is None:
+            continue
+        seen.add(cand_id)
+        distance = (query ^ int(cand_hash, 16)).bit_count()
+        dt = abs(cand_ts - captured_ts)
+        # The SQL window is computed as ts +- w; re-check |dt| so float
+        # rounding cannot admit a frame just outside it.
+        if distance > cfg.max_distance or dt > cfg.window_seconds:
+            continue
+        # One camera's frames make a burst; two bodies on one scene do not.
+        if camera is not None and cand_camera is not None and camera != cand_camera:
+            continue
+        found.append(((distance, dt, cand_id), cand_cluster))
+    found.sort()
+    verified = 0
+    for (distance, _, cand_id), cand_cluster in found:
+        other = _signature(db, cand_id) if sig is not None else None
+        if sig is None or other is None:
+            if distance <= min(LEGACY_DISTANCE, cfg.max_distance):
+                return cand_id, cand_cluster
+            continue
+        if verified == MAX_VERIFIED:
+            break
+        verified += 1
+        if signature.difference(sig, other) <= cfg.max_change:
+            return cand_id, cand_cluster
+    return None
+
+
+def _candidates(db: Database, phash_hex: str, captured_ts: float, cfg: ClusterConfig):
+    """Rows (id, phash, captured_ts, cluster_id, camera_model) that may match: every clustered
+    photo of a sparse window, else those the band indexes propose (see the module docstring)."""
+    lo, hi = captured_ts - cfg.window_seconds, captured_ts + cfg.window_seconds
+    rows = db.execute(
+        "SELECT id, phash, captured_ts, cluster_id, camera_model FROM photos INDEXED BY photos_captured"
+        " WHERE captured_ts BETWEEN ? AND ? AND cluster_id IS NOT NULL LIMIT ?",
+        [lo, hi, WINDOW_SCAN + 1]).fetchall()
+    if len(rows) <= WINDOW_SCAN:
+        yield from rows
+        return
     for sql, params in candidate_queries(phash_hex, captured_ts, cfg, _max_variables(db)):
-        for cand_id, cand_hash, cand_ts, cand_cluster in db.execute(sql, params):
-            if cand_id == photo_id or cand_id in seen or cand_hash is None:
-                continue
-            seen.add(cand_id)
-            distance = (query ^ int(cand_hash, 16)).bit_count()
-            dt = abs(cand_ts - captured_ts)
-            # The SQL window is computed as ts +- w; re-check |dt| so float
-            # rounding cannot admit a frame just outside it.
-            if distance > cfg.max_distance or dt > cfg.window_seconds:
-                continue
-            key = (distance, dt, cand_id)
-            if best is None or key < best[0]:
-                best = (key, cand_cluster)
-    if best is None:
+        yield from db.execute(sql, params)
+
+
+def in_the_same_second(db: Database, photo_id: int, captured_ts: float, camera: str | None,
+                       cfg: ClusterConfig) -> tuple[int, int] | None:
+    """(photo id, cluster id) of the clustered photo of the same camera closest in time, if both
+    carry sub-second capture times and lie at most `cfg.burst_gap_seconds` apart."""
+    if cfg.burst_gap_seconds <= 0:
         return None
-    return best[0][2], best[1]
+    row = db.execute(
+        "SELECT id, cluster_id FROM photos WHERE captured_ts BETWEEN ? AND ? AND captured_subsec = 1"
+        " AND cluster_id IS NOT NULL AND id != ? AND camera_model IS ?"
+        " ORDER BY abs(captured_ts - ?), id LIMIT 1",
+        [captured_ts - cfg.burst_gap_seconds, captured_ts + cfg.burst_gap_seconds, photo_id, camera,
+         captured_ts],
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def _signature(db: Database, photo_id: int) -> bytes | None:
+    row = db.execute("SELECT data FROM signatures WHERE photo_id = ?", [photo_id]).fetchone()
+    return None if row is None else row[0]
 
 
 def _rank(sharpness: float | None, photo_id: int) -> tuple[bool, float, int]:
@@ -256,12 +335,13 @@ def assign(db: Database, photo_id: int, cfg: ClusterConfig) -> tuple[int | None,
     """
     with db.atomic():
         row = db.execute(
-            "SELECT phash, b0, b1, b2, b3, captured_ts, sharpness, cluster_id FROM photos WHERE id = ?",
+            "SELECT phash, b0, b1, b2, b3, captured_ts, sharpness, cluster_id, camera_model, captured_subsec"
+            " FROM photos WHERE id = ?",
             [photo_id],
         ).fetchone()
         if row is None:
             raise LookupError(f"no photo with id {photo_id}")
-        phash_hex, b0, b1, b2, b3, captured_ts, sharpness, old_cluster = row
+        phash_hex, b0, b1, b2, b3, captured_ts, sharpness, old_cluster, camera, subsec = row
 
         if old_cluster is not None:
             db.execute("UPDATE photos SET cluster_id = NULL, is_pick = 0 WHERE id = ?", [photo_id])
@@ -273,7 +353,9 @@ def assign(db: Database, photo_id: int, cfg: ClusterConfig) -> tuple[int | None,
         if (b0, b1, b2, b3) != expected:
             db.execute("UPDATE photos SET b0 = ?, b1 = ?, b2 = ?, b3 = ? WHERE id = ?", [*expected, photo_id])
 
-        match = None if captured_ts is None else find_match(db, photo_id, phash_hex, captured_ts, cfg)
+        match = None if captured_ts is None else find_match(
+            db, photo_id, phash_hex, captured_ts, cfg, sig=_signature(db, photo_id), camera=camera,
+            subsec=bool(subsec))
         if match is None:
             return _new_cluster(db, photo_id), True
         cluster_id = match[1]

@@ -2,14 +2,13 @@
 
 How a photographer changes the threshold after a shoot: `starsort rerate`
 (or the review page's threshold what-if, applied) recomputes every filed
-photo's stars with `analysis.rate.judge` from the face and frame scores the
+photo's stars with `analysis.rate.stars_for` from the face and frame scores the
 analysis stored, without decoding anything again, and moves the photos
 whose stars change. A photo the photographer decided keeps their stars and
 folder; only its machine rating (what `U` returns to) is brought up to date.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -39,12 +38,12 @@ def apply(lib: Library, cfg: Config) -> dict:
     def machine_ratings(db: Database) -> None:
         # Photographers' decisions stay; what the machine would say is kept current.
         with transaction(db):
-            for photo_id, scores, frame_score in db.execute(
-                    "SELECT id, face_scores, frame_score FROM photos WHERE state = 'done'"
+            for photo_id, scores, face_px, frame_score in db.execute(
+                    "SELECT id, face_scores, face_px, frame_score FROM photos WHERE state = 'done'"
                     " AND rated_on IS NOT NULL").fetchall():
-                s = json.loads(scores or "[]")
-                stars, _ = rate.judge(s, frame_score, cfg)
-                blurry = sum(1 for v in s if (v or 0.0) < cfg.blur.threshold)
+                v = rate.verdict(review.stored_faces(scores, face_px), frame_score, cfg)
+                stars = v.stars
+                blurry = sum(1 for s in v.counted if s < cfg.blur.threshold)
                 db.execute("UPDATE photos SET machine_stars = ?, blurry_faces = ?, stars = CASE WHEN"
                            " decided_by = 'machine' THEN ? ELSE stars END, updated_at = ? WHERE id = ?"
                            " AND (machine_stars IS NOT ? OR blurry_faces IS NOT ?)",

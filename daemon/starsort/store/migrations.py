@@ -188,6 +188,36 @@ def m003_content_hashes(db: Database) -> None:
 
 
 @migrations()
+def m004_face_measures_bursts(db: Database) -> None:
+    _run_script(db, """
+        -- A face's score is min(iso_score, dir_score) (analysis/blur.py): the
+        -- Laplacian's part and the weakest direction's part, kept so a change
+        -- of the rule can be checked on stored photos. judged_px is the face's
+        -- width in the pixels it was measured on; skipped says why a face did
+        -- not count for the stars (small | background; NULL: it counted).
+        ALTER TABLE faces ADD COLUMN iso_score REAL;
+        ALTER TABLE faces ADD COLUMN dir_score REAL;
+        ALTER TABLE faces ADD COLUMN judged_px REAL;
+        ALTER TABLE faces ADD COLUMN skipped TEXT;
+        -- JSON list of judged_px, in the order of face_scores: with them, the
+        -- stars are a function of this row alone (analysis/rate.py stars_for).
+        ALTER TABLE photos ADD COLUMN face_px TEXT;
+        -- Faces recorded but not counted (too small to judge, or in the background).
+        ALTER TABLE photos ADD COLUMN skipped_faces INTEGER;
+        -- 1 when captured_ts carries EXIF SubSecTimeOriginal: frames a fraction
+        -- of a second apart from one camera are a burst whatever they show.
+        ALTER TABLE photos ADD COLUMN captured_subsec INTEGER NOT NULL DEFAULT 0;
+        -- A small grey thumbnail of each photo (analysis/signature.py, about
+        -- 6 KB) that confirms a burst match the pHash bands proposed. A table
+        -- of its own, so rows of photos stay small for every scan of them.
+        CREATE TABLE signatures (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id),
+            data BLOB NOT NULL
+        );
+        """)
+
+
+@migrations()
 def m005_review(db: Database) -> None:
     _run_script(db, """
         -- The photographer's word over the machine's (the review page, a move

@@ -27,6 +27,7 @@ COLUMNS = (
     "exif_ok", "exif_missing", "exif_problems", "duplicate_of",
     "rated_on",
     "decided_by", "rejected", "machine_stars",
+    "skipped_faces",
 )
 
 # In CSV a list is one cell, its items joined by this; JSON keeps lists.
@@ -78,6 +79,9 @@ def rows(db: Database, duplicate_distance: int = 2) -> Iterator[dict[str, Any]]:
             "decided_by": r["decided_by"] if done else "",
             "rejected": int(bool(r["rejected"])) if done else None,
             "machine_stars": r["machine_stars"] if done else None,
+            # Faces recorded but not counted for the stars (too small to judge, or in the
+            # background); empty for a photo analysed before faces were skipped.
+            "skipped_faces": r["skipped_faces"],
         }
 
 

@@ -26,13 +26,17 @@ def photo_columns(r: dict[str, Any]) -> dict[str, Any]:
         "machine_stars": r["stars"],
         "rated_on": r["rated_on"],
         "faces": len(faces),
-        "blurry_faces": sum(1 for f in faces if f["blurry"]),
+        # Of the faces that counted: a skipped face's score does not rate the photo.
+        "blurry_faces": sum(1 for f in faces if f["blurry"] and not f.get("skipped")),
         "face_scores": json.dumps([f["blur_score"] for f in faces]),
+        "face_px": json.dumps([f.get("judged_px") for f in faces]),
+        "skipped_faces": sum(1 for f in faces if f.get("skipped")),
         "frame_score": r.get("frame_score"),
         "sharpness": r.get("sharpness"),
         "phash": r.get("phash"),
         "b0": b[0], "b1": b[1], "b2": b[2], "b3": b[3],
-        "captured_ts": _epoch(r.get("captured_at")),
+        "captured_ts": _epoch(r.get("captured_at"), r.get("captured_subsec")),
+        "captured_subsec": int(_fraction(r.get("captured_subsec")) is not None and bool(r.get("captured_at"))),
         "captured_at": r.get("captured_at"),
         "camera_model": r.get("camera_model"),
         "decode_source": r.get("decode_source"),
@@ -52,17 +56,32 @@ def store(db: Database, photo_id: int, r: dict[str, Any]) -> None:
     for f in r.get("faces") or []:
         x1, y1, x2, y2 = f["box"]
         db.execute(
-            "INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry,"
+            " iso_score, dir_score, judged_px, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (photo_id, x1, y1, x2, y2, json.dumps(f["landmarks"]), f["probability"],
-             f["blur_score"], None if f["blurry"] is None else int(f["blurry"])))
+             f["blur_score"], None if f["blurry"] is None else int(f["blurry"]),
+             f.get("iso_score"), f.get("dir_score"), f.get("judged_px"), f.get("skipped")))
     photos.analysed(db, photo_id, photo_columns(r))
+    if r.get("signature"):
+        db.execute("INSERT OR REPLACE INTO signatures (photo_id, data) VALUES (?, ?)", (photo_id, r["signature"]))
+    else:
+        db.execute("DELETE FROM signatures WHERE photo_id = ?", (photo_id,))
 
 
-def _epoch(iso: str | None) -> float | None:
+def _epoch(iso: str | None, subsec: str | None = None) -> float | None:
     if not iso:
         return None
     try:
-        return datetime.fromisoformat(iso).timestamp()
+        ts = datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return None
+    return ts + (_fraction(subsec) or 0.0)
+
+
+def _fraction(subsec: str | None) -> float | None:
+    """EXIF SubSecTimeOriginal as a fraction of a second: its digits follow the decimal point
+    ("05" is 0.05 s, "5" is 0.5 s); None when absent or not digits."""
+    digits = (subsec or "").strip()
+    if not digits or not digits.isdigit():
+        return None
+    return float("0." + digits)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 from sqlite_utils import Database
 
@@ -28,11 +28,24 @@ _STATE = {"queued": "queued", "analysed": "queued", "filing": "queued", "done": 
 
 
 def _borderline_sql(cfg: Config) -> tuple[str, dict]:
+    # A face counts when rate.skip_reasons would count it: no width stored, or
+    # at least blur.min_face_px and background_face_ratio of the largest face.
     t, ft = cfg.blur.threshold, cfg.blur.frame_threshold
     sql = ("(CASE WHEN p.rated_on = 'frame' THEN p.frame_score BETWEEN :flo AND :fhi"
-           " ELSE EXISTS (SELECT 1 FROM json_each(p.face_scores) WHERE value BETWEEN :lo AND :hi) END)")
+           " ELSE EXISTS (SELECT 1 FROM json_each(p.face_scores) s WHERE s.value BETWEEN :lo AND :hi"
+           " AND coalesce(json_extract(p.face_px, '$[' || s.key || ']') >= max(:min_px, :ratio *"
+           " (SELECT max(value) FROM json_each(p.face_px))), 1)) END)")
     return sql, {"lo": t * (1 - BORDERLINE), "hi": t * (1 + BORDERLINE),
-                 "flo": ft * (1 - BORDERLINE), "fhi": ft * (1 + BORDERLINE)}
+                 "flo": ft * (1 - BORDERLINE), "fhi": ft * (1 + BORDERLINE),
+                 "min_px": cfg.blur.min_face_px, "ratio": cfg.stars.background_face_ratio}
+
+
+def stored_faces(face_scores: str | None, face_px: str | None) -> list[tuple[float | None, float | None]]:
+    """A photo row's faces as `analysis.rate` takes them: (score, width judged), the width
+    None for a photo analysed before widths were stored (such a face always counts)."""
+    scores = json.loads(face_scores or "[]")
+    pxs = json.loads(face_px or "[]")
+    return [(s, pxs[i] if i < len(pxs) else None) for i, s in enumerate(scores)]
 
 
 def _where(cfg: Config, stars: int | None, state: str | None, filter_: str | None,
@@ -133,10 +146,10 @@ def rerate_changes(db: Database, cfg: Config) -> list[tuple[int, int, int]]:
     stars `cfg` would change, from the stored scores alone: the threshold what-if and
     `starsort rerate --dry-run` are this one list."""
     out = []
-    for photo_id, stars, face_scores, frame_score, rated_on in db.execute(
-            "SELECT id, stars, face_scores, frame_score, rated_on FROM photos WHERE state = 'done'"
+    for photo_id, stars, face_scores, face_px, frame_score in db.execute(
+            "SELECT id, stars, face_scores, face_px, frame_score FROM photos WHERE state = 'done'"
             " AND decided_by = 'machine' AND rated_on IS NOT NULL AND stars IS NOT NULL"):
-        new, _ = rate.judge(json.loads(face_scores or "[]"), frame_score, cfg)
+        new, _ = rate.stars_for(stored_faces(face_scores, face_px), frame_score, cfg)
         if new != stars:
             out.append((photo_id, stars, new))
     return out
@@ -155,27 +168,39 @@ def _shaped(db: Database, cfg: Config, rows: list[dict]) -> list[dict[str, Any]]
             "score": score,
             "blurry": None if score is None else score < cfg.blur.threshold,
         })
+    for r in rows:
+        # Whether each face counted, under the config in force (not the one it was analysed under).
+        found = faces[r["id"]]
+        reasons = rate.skip_reasons(
+            [(s or 0.0, px) for s, px in stored_faces(r["face_scores"], r.get("face_px"))], cfg)
+        for face, reason in zip(found, reasons):
+            face["skipped"] = reason
+            if reason is not None:
+                face["blurry"] = None
     return [_shape(r, faces[r["id"]], cfg) for r in rows]
 
 
-def verdict(row: dict, face_scores: Iterable[float | None], cfg: Config) -> str | None:
+def verdict(row: dict, faces: Sequence[tuple[float | None, float | None]], cfg: Config) -> str | None:
+    """sharp | blurry | borderline (a counted face, or the frame, within BORDERLINE of its threshold)."""
     if row["state"] != "done" or row.get("machine_stars") is None:
         return None
     t, ft = cfg.blur.threshold, cfg.blur.frame_threshold
     if row["rated_on"] == "frame":
         near = row["frame_score"] is not None and abs(row["frame_score"] - ft) <= BORDERLINE * ft
     else:
-        near = any(s is not None and abs(s - t) <= BORDERLINE * t for s in face_scores)
+        reasons = rate.skip_reasons([(s or 0.0, px) for s, px in faces], cfg)
+        near = any(s is not None and reason is None and abs(s - t) <= BORDERLINE * t
+                   for (s, _), reason in zip(faces, reasons))
     if near:
         return "borderline"
     return "sharp" if row["machine_stars"] >= 3 else "blurry"
 
 
 def _shape(r: dict, faces: list[dict], cfg: Config) -> dict[str, Any]:
-    scores = json.loads(r["face_scores"] or "[]")
+    stored = stored_faces(r["face_scores"], r.get("face_px"))
     why = None
     if r["rated_on"] is not None:
-        why = rate.explain(scores, r["frame_score"], cfg)
+        why = rate.explain(stored, r["frame_score"], cfg)
         if r["decided_by"] == "photographer":
             decided = "rejected" if r["rejected"] else f"{r['stars']}★"
             why = f"machine: {why}; photographer: {decided}"
@@ -196,7 +221,7 @@ def _shape(r: dict, faces: list[dict], cfg: Config) -> dict[str, Any]:
         "faces": faces,
         "rated_on": r["rated_on"],
         "frame_score": r["frame_score"],
-        "verdict": verdict(r, scores, cfg),
+        "verdict": verdict(r, stored, cfg),
         "why": why,
         "name": os.path.basename(r["current_path"] or r["original_path"]),
         "kind": r["kind"],

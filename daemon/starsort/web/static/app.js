@@ -582,7 +582,8 @@ function drawFaces(p) {
   for (const f of p.faces || []) {
     const [x1, y1, x2, y2] = f.box;
     const d = el("div", "face");
-    const judged = f.score !== null && f.score !== undefined;
+    // A face too small to judge, or far behind the subject, is drawn but does not count.
+    const judged = f.score !== null && f.score !== undefined && !f.skipped;
     if (!judged) d.classList.add("skipped");
     else if (t && Math.abs(f.score - t) <= 0.25 * t) d.classList.add("near");
     else if (f.blurry) d.classList.add("blurry");
@@ -592,7 +593,7 @@ function drawFaces(p) {
     d.style.height = `${(100 * (y2 - y1)) / p.height}%`;
     // A face at the top edge keeps its label inside the box, where it is not cut off.
     if (y1 / p.height < 0.06) d.classList.add("label-inside");
-    const label = !judged ? "too small to judge"
+    const label = !judged ? (f.skipped === "background" ? "in the background" : "too small to judge")
       : t === null ? f.score.toFixed(1)
       : `${f.score.toFixed(1)} ${f.score >= t ? "≥" : "<"} ${Number(t.toFixed(1))}`;
     d.append(el("span", "", label));
@@ -737,7 +738,7 @@ function paintCompare() {
     const cap = el("div", "cap");
     cap.append(el("span", "name", f.name));
     if (f.state === "done") cap.append(f.rejected ? el("span", "badge reject", "REJECTED") : starsText(f.stars));
-    const score = f.rated_on === "frame" ? f.frame_score : Math.min(...(f.faces || []).map((x) => x.score ?? Infinity));
+    const score = f.rated_on === "frame" ? f.frame_score : Math.min(...(f.faces || []).filter((x) => !x.skipped).map((x) => x.score ?? Infinity));
     if (Number.isFinite(score)) cap.append(el("span", "muted", `${f.rated_on === "frame" ? "frame" : "weakest face"} ${score.toFixed(1)}`));
     d.append(head, cap);
     d.addEventListener("pointerdown", () => {
