@@ -131,17 +131,19 @@ def build_library(work: Path, n: int) -> Path:
             folder = "1-star" if stars == 1 else f"{stars}-stars"
             db.execute(
                 "INSERT INTO photos (id, original_path, current_path, kind, state, stars, machine_stars, rated_on,"
-                " faces, blurry_faces, face_scores, frame_score, sharpness, phash, cluster_id, is_pick,"
+                " faces, blurry_faces, face_scores, face_px, frame_score, sharpness, phash, cluster_id, is_pick,"
                 " captured_at, width, height, preview, decided_by, queued_at, updated_at)"
-                " VALUES (?, ?, ?, 'jpeg', 'done', ?, ?, 'faces', ?, ?, ?, 40.0, ?, ?, ?, ?, ?, 6000, 4000, ?,"
+                " VALUES (?, ?, ?, 'jpeg', 'done', ?, ?, 'faces', ?, ?, ?, ?, 40.0, ?, ?, ?, ?, ?, 6000, 4000, ?,"
                 " ?, ?, ?)",
                 (i, f"/inbox/DSC{i:05d}.JPG", f"{work}/library/{folder}/DSC{i:05d}.JPG", stars, stars, len(scores),
-                 sum(1 for s in scores if s < 10), json.dumps(scores), max(scores), f"{i:016x}", (i - 1) // 3 + 1,
+                 sum(1 for s in scores if s < 10), json.dumps(scores), json.dumps([600.0] * len(scores)),
+                 max(scores), f"{i:016x}", (i - 1) // 3 + 1,
                  int(i % 3 == 1), "2026-11-22T14:00:00", key, "photographer" if i % 17 == 0 else "machine",
                  now, now))
             for s in scores:
-                db.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry)"
-                           " VALUES (?, 2000, 1000, 2600, 1800, '[]', 0.99, ?, ?)", (i, s, int(s < 10)))
+                db.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry,"
+                           " judged_px) VALUES (?, 2000, 1000, 2600, 1800, '[]', 0.99, ?, ?, 600.0)",
+                           (i, s, int(s < 10)))
     db.conn.close()
     return db_path
 
@@ -173,7 +175,7 @@ def grid(work: Path, repeat: int) -> dict:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 t0 = time.perf_counter()
                 page.goto(url)
-                # Selectors, not script: the page's CSP refuses eval, which wait_for_function uses.
+                # Selectors: the page is ready once a screenful of tiles is in the DOM and a key moves the focus.
                 page.wait_for_selector(".tile >> nth=59", state="attached")   # more than a screenful
                 page.keyboard.press("ArrowRight")
                 page.wait_for_selector(f'.tile.focused[data-id="{newest - 1}"]', state="attached")
