@@ -178,7 +178,9 @@ def parse_log(text: str) -> dict:
         elif "analysis worker ready" in line and out["worker"] is None:
             m = re.search(r"imports ([0-9.]+)s, model ([0-9.]+)s", line)
             out["worker"] = {"imports": float(m.group(1)), "model": float(m.group(2))} if m else None
-        elif re.search(r" INFO starsort\.service: (filed|quarantined) ", line) and "next to its photo" not in line:
+        # The library's loggers report each photo's outcome (the service's did before the reshape).
+        elif (re.search(r" (INFO|WARNING) starsort\.(service|library): (filed|quarantined) ", line)
+              and "next to its photo" not in line and "changed since" not in line):
             out["filed"].append(t)
         m = re.search(r"stars \(.*?\) in ([0-9.]+)s", line)
         if m:

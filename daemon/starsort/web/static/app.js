@@ -3,6 +3,7 @@
 "use strict";
 
 const PAGE = 200;
+const FIRST_PAGE = 80;
 const TILE_SIZES = [140, 188, 240, 320];
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -244,7 +245,9 @@ function loadPage() {
 }
 
 async function fetchPage(gen) {
-  const extra = { limit: PAGE };
+  // The first page is what fills a screen, so the grid answers keys sooner; the rest follow in pages of PAGE.
+  const limit = state.cursor === null ? FIRST_PAGE : PAGE;
+  const extra = { limit };
   if (state.cursor !== null) extra.after = state.cursor;
   const [rows, r] = await getJSON(`/api/photos?${query(extra)}`);
   if (gen !== state.generation) return;           // the filter changed meanwhile
@@ -255,7 +258,7 @@ async function fetchPage(gen) {
   }
   state.order.sort((a, b) => b - a);
   if (rows.length) state.cursor = rows[rows.length - 1].id;
-  if (rows.length < PAGE) state.exhausted = true;
+  if (rows.length < limit) state.exhausted = true;
   state.loading = null;
   render();
   if (state.focus === null && state.visual.length) setFocus(state.visual[0], false);
