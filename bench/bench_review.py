@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_review.py [--photos 10000] [--repeat 5]
 
 * grid: a 10,000-photo library (synthetic rows and previews, real server, real
-  Chromium when /usr/bin/chromium and playwright are there): navigation to a
-  grid of tiles whose focused photo answers a key (median of --repeat loads);
+  Chromium when /usr/bin/chromium and playwright are there): on the page's own
+  clock, navigation to a screenful of tiles painted, plus the time an arrow
+  key takes to move the focus (median of --repeat loads); the wall clock
+  around Playwright's calls is reported beside it;
 * thumbnails: a warm 400 px preview served by id, p50 / p95 over 1,000
   requests on one keep-alive connection;
 * live: filed -> visible in an open event stream, p50 / p95, the real service
@@ -13,8 +15,9 @@
 * memory: the service's RSS with the page serving (after the grid, the API
   and an open event stream) against the same service with `review.enabled:
   false`;
-* analysis throughput: `run --once` on the 24 MP set with the page's previews
-  made (review.enabled: true) and without, alternating, photos/s medians.
+* analysis throughput: `run --once` on the 24 MP JPEGs with the page's
+  previews made (review.enabled: true) and without, alternating, --repeat
+  runs each, photos/s medians.
 
 Prints a table and writes bench/review-results.md.
 """
@@ -148,8 +151,29 @@ def build_library(work: Path, n: int) -> Path:
     return db_path
 
 
+# Timed inside the page, from the navigation's start (performance.now()): a screenful of tiles
+# in the DOM and painted, and an arrow key's dispatch to the focus ring on the next photo.
+_PAGE_CLOCK = """
+window.__bench = {};
+new MutationObserver(() => {
+  const b = window.__bench;
+  if (b.tiles === undefined && document.querySelectorAll('.tile').length >= 60) {
+    b.tiles = performance.now();
+    requestAnimationFrame(() => setTimeout(() => { b.painted = performance.now(); }, 0));
+  }
+  const f = document.querySelector('.tile.focused');
+  if (b.key !== undefined && b.focused === undefined && f && f.dataset.id === '%d') b.focused = performance.now();
+}).observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ['class']});
+addEventListener('keydown', () => { if (window.__bench.key === undefined) window.__bench.key = performance.now(); }, true);
+"""
+
+
 def grid(work: Path, repeat: int) -> dict:
-    """Navigation -> tiles on screen and the focused photo answering an arrow key, in Chromium."""
+    """Navigation -> a screenful of tiles painted, plus an arrow key's response, in Chromium.
+
+    Two clocks: the page's own (what the photographer waits for), and the wall clock around
+    Playwright's calls, which adds the automation's round trips to the browser (a few hundred
+    ms on a loaded 2-core machine) and is reported beside it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -160,7 +184,7 @@ def grid(work: Path, repeat: int) -> dict:
     cfg = config(work)
     proc = subprocess.Popen([PY, "-m", "starsort", "review", "--no-browser", "--config", str(cfg)],
                             env=env(work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    times = []
+    in_page, outside, parts = [], [], []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     newest = con.execute("SELECT max(id) FROM photos").fetchone()[0]
     con.close()
@@ -173,19 +197,27 @@ def grid(work: Path, repeat: int) -> dict:
                 "--no-first-run", "--disable-sync"])
             for _ in range(repeat):
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.add_init_script(_PAGE_CLOCK % (newest - 1))
                 t0 = time.perf_counter()
                 page.goto(url)
-                # Selectors: the page is ready once a screenful of tiles is in the DOM and a key moves the focus.
                 page.wait_for_selector(".tile >> nth=59", state="attached")   # more than a screenful
                 page.keyboard.press("ArrowRight")
                 page.wait_for_selector(f'.tile.focused[data-id="{newest - 1}"]', state="attached")
-                times.append(time.perf_counter() - t0)
+                outside.append(time.perf_counter() - t0)
+                page.wait_for_timeout(100)
+                b = page.evaluate("() => window.__bench")
                 page.close()
+                key_ms = b["focused"] - b["key"]
+                parts.append({"tiles_ms": b["tiles"], "painted_ms": b["painted"], "key_ms": key_ms})
+                in_page.append((b["painted"] + key_ms) / 1000)
             browser.close()
     finally:
         proc.terminate()
         proc.wait(30)
-    return {"median_s": statistics.median(times), "all_s": times}
+    return {"median_s": statistics.median(in_page), "all_s": in_page,
+            "painted_ms": statistics.median(x["painted_ms"] for x in parts),
+            "key_ms": statistics.median(x["key_ms"] for x in parts),
+            "outside_median_s": statistics.median(outside), "outside_all_s": outside}
 
 
 def thumbnails(work: Path, requests: int = 1000) -> dict:
@@ -354,15 +386,19 @@ def main() -> int:
         off.append(rss(False))
     res["rss"] = {"with": statistics.median(on), "without": statistics.median(off)}
     print("rss", res["rss"], flush=True)
-    res["throughput"] = throughput(max(2, args.repeat // 2))
+    res["throughput"] = throughput(max(3, args.repeat))
     print("throughput", res["throughput"], flush=True)
 
     g, th, lv, r, tp = res["grid"], res["thumb"], res["live"], res["rss"], res["throughput"]
     cost = r["with"] - r["without"]
     rows = [
-        ("grid of a {:,}-photo library interactive".format(args.photos),
-         g.get("skipped") or f"{g['median_s']:.2f} s (median of {len(g['all_s'])})", f"< {TARGETS['grid_s']:g} s",
+        ("grid of a {:,}-photo library interactive (the page's clock: a screenful painted + a key's answer)"
+         .format(args.photos),
+         g.get("skipped") or f"{g['median_s']:.2f} s (median of {len(g['all_s'])}: painted {g['painted_ms']:.0f} ms,"
+         f" key {g['key_ms']:.0f} ms)", f"< {TARGETS['grid_s']:g} s",
          "skipped" if "skipped" in g else g["median_s"] < TARGETS["grid_s"]),
+        ("  the same, wall clock around Playwright's calls (adds the automation's round trips)",
+         g.get("skipped") or f"{g['outside_median_s']:.2f} s", "report", None),
         ("warm 400 px thumbnail, p50 / p95", f"{th['p50_ms']:.1f} / {th['p95_ms']:.1f} ms",
          f"p95 < {TARGETS['thumb_p95_ms']:g} ms", th["p95_ms"] < TARGETS["thumb_p95_ms"]),
         ("filed -> visible in the page, p50 / p95", f"{lv['p50_s']:.2f} / {lv['p95_s']:.2f} s ({lv['n']} photos)",
