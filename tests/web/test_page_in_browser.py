@@ -172,6 +172,9 @@ def test_the_grid_shows_each_filed_photo_with_its_stars_and_the_machines_verdict
     s.api("POST", "/api/rerate", {"threshold": threshold})
     s.d.wait(lambda: s.api("GET", "/api/whatif")["threshold_in_force"] == threshold, timeout=60,
              what="the new threshold to be in force")
+    # The re-rate then moves clapton-2 to 3-stars; its row shows stars again once it is filed there.
+    s.d.wait(lambda: s.api("GET", f"/api/photos/{clapton['id']}")["stars"] == 3, timeout=60,
+             what="clapton-2 re-rated and filed at 3 stars")
     s.page.reload()
     s.page.wait_for_selector("body[data-ready='1']")
 
