@@ -93,3 +93,26 @@ def test_looking_up_filed_photos_of_a_folder_reads_that_folder_only_not_the_libr
     [statement] = [s for s in issued if s.startswith("SELECT")]
     plan = " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
     assert "USING INDEX photos_original" in plan, plan
+
+
+def test_the_re_import_check_reads_filed_photos_of_that_size_only_not_the_queue(fresh_db):
+    # A card of uncompressed raws: every file has one byte count, and the queue holds thousands.
+    for i in range(2000):
+        photos.queue(fresh_db, original=f"/in/DSC{i:05d}.ARW", pair=None, kind="raw", size=24_000_000,
+                     mtime_ns=1, now=1.0)
+    done = photos.queue(fresh_db, original="/in/DONE.ARW", pair=None, kind="raw", size=24_000_000, mtime_ns=1,
+                        now=1.0)
+    photos.analysed(fresh_db, done, {"stars": 4, "rated_on": "faces"})
+    photos.filed(fresh_db, done, "done", "/lib/4-stars/DONE.ARW", None, 2.0)
+    for analyze in (False, True):
+        if analyze:
+            fresh_db.execute("ANALYZE")
+        issued = []
+        fresh_db.conn.set_trace_callback(issued.append)
+        assert photos.filed_with_size(fresh_db, 24_000_000, 1)
+        assert [r["id"] for r in photos.unhashed_with_size(fresh_db, 24_000_000)] == [done]
+        assert photos.filed_with_hash(fresh_db, 24_000_000, "ab" * 32, 1) == []
+        fresh_db.conn.set_trace_callback(None)
+        for statement in [s for s in issued if s.startswith("SELECT")]:
+            plan = " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
+            assert "USING INDEX photos_filed_size_sha" in plan, (statement, plan)

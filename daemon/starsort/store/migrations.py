@@ -284,6 +284,18 @@ def m005_review(db: Database) -> None:
         """)
 
 
+
+@migrations()
+def m006_filed_size_index(db: Database) -> None:
+    _run_script(db, """
+        -- The re-import check (library/copies.py) asks for filed photos of a
+        -- byte count. Through photos_size_sha it walked every queued photo of
+        -- that size first (their sha256 is NULL, which sorts first): a card of
+        -- uncompressed raws, all one size, made each photo's check cost the
+        -- whole queue. Only filed photos are in this index.
+        CREATE INDEX photos_filed_size_sha ON photos(size, sha256) WHERE state = 'done';
+        """)
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.
