@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast faults bench quality example install-service uninstall-service clean
+.PHONY: install install-tray run test test-fast faults bench quality example install-service uninstall-service clean
 
 install: $(STAMP)
 
@@ -69,15 +69,44 @@ quality: install
 example: install
 	$(BIN)/starsort config example > config/example.yaml
 
-# Put `starsort` on the PATH the service files use (~/.local/bin/starsort).
+# What the tray icon needs here: on Linux, PyGObject for its menu (built from source,
+# with the system headers it needs; says what it installs). See scripts/install-tray.sh.
+install-tray: install
+	sh scripts/install-tray.sh $(VENV)
+
+# Put `starsort` on the PATH the service files use (~/.local/bin/starsort), and the
+# service and tray files where the platform's service manager and session look:
+#   Linux  ~/.config/systemd/user/starsort.service, ~/.config/autostart/starsort-tray.desktop
+#   macOS  ~/Library/LaunchAgents/com.starsort.daemon.plist and com.starsort.tray.plist
+# Starting them is yours to do (the commands are printed): README.md 'Run it as a service'.
+UNAME := $(shell uname -s)
 install-service: install
 	mkdir -p $(HOME)/.local/bin
 	ln -sf $(abspath $(BIN)/starsort) $(HOME)/.local/bin/starsort
-	@echo "linked $(HOME)/.local/bin/starsort; see README.md 'Run it as a service'"
+	@echo "linked $(HOME)/.local/bin/starsort"
+ifeq ($(UNAME),Darwin)
+	mkdir -p $(HOME)/Library/LaunchAgents $(HOME)/Library/Logs
+	sed "s|__HOME__|$(HOME)|g" launchd/com.starsort.daemon.plist > $(HOME)/Library/LaunchAgents/com.starsort.daemon.plist
+	sed "s|__HOME__|$(HOME)|g" launchd/com.starsort.tray.plist > $(HOME)/Library/LaunchAgents/com.starsort.tray.plist
+	@echo "installed ~/Library/LaunchAgents/com.starsort.daemon.plist and com.starsort.tray.plist; start them with"
+	@echo "  launchctl bootstrap gui/$$(id -u) ~/Library/LaunchAgents/com.starsort.daemon.plist"
+	@echo "  launchctl bootstrap gui/$$(id -u) ~/Library/LaunchAgents/com.starsort.tray.plist"
+else
+	mkdir -p $(HOME)/.config/systemd/user $(HOME)/.config/autostart
+	cp systemd/starsort.service $(HOME)/.config/systemd/user/starsort.service
+	cp desktop/starsort-tray.desktop $(HOME)/.config/autostart/starsort-tray.desktop
+	@echo "installed ~/.config/systemd/user/starsort.service and ~/.config/autostart/starsort-tray.desktop"
+	@echo "start the service with: systemctl --user daemon-reload && systemctl --user enable --now starsort"
+	@echo "the tray starts at your next login (now: starsort tray &); for its menu: make install-tray"
+endif
 
+# Stop the service and the tray first (README.md 'Uninstall'); the database, the config
+# and your photos are left alone.
 uninstall-service:
 	rm -f $(HOME)/.local/bin/starsort
-	@echo "removed $(HOME)/.local/bin/starsort; see README.md 'Uninstall' for the unit, the plist and the data"
+	rm -f $(HOME)/.config/systemd/user/starsort.service $(HOME)/.config/autostart/starsort-tray.desktop
+	rm -f $(HOME)/Library/LaunchAgents/com.starsort.daemon.plist $(HOME)/Library/LaunchAgents/com.starsort.tray.plist
+	@echo "removed ~/.local/bin/starsort, the service unit or LaunchAgents, and the tray's autostart entry"
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info .pytest_cache

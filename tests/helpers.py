@@ -12,6 +12,17 @@ import pyexiv2
 DATA = Path(__file__).parent / "data"
 
 
+def missing_desktop_tool(reason: str) -> None:
+    """Skip a test whose desktop or system tool (Xvfb, trayer, dunst, systemd-analyze) is not here,
+    with a one-line reason; in CI (STARSORT_REQUIRE_DESKTOP=1) a missing tool fails it instead."""
+    import os
+
+    import pytest
+    if os.environ.get("STARSORT_REQUIRE_DESKTOP") == "1":
+        pytest.fail(f"STARSORT_REQUIRE_DESKTOP=1, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def copy_fixture(name: str, dest: Path, as_name: str | None = None) -> Path:
     """Copy tests/data/NAME into DEST (as AS_NAME)."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@
     pipeline    the order               (analysis, library, store)
     web/        the review page         (store, and analysis's pure rating rule; never library:
                                          it only reads, and hands every change to the service)
-    service/, cli/                      (anything)
+    tray/       the tray icon           (nothing of starsort's: it talks to the service over HTTP,
+                                         and the service never imports it)
+    service/, cli/                      (anything but tray/, which only the CLI starts)
 
 Only analysis/ imports torch: the service, the CLI (and a review page or a
 tray later) must start without loading it.
@@ -31,9 +33,10 @@ ALLOWED = {
     "pipeline": {"analysis", "library", "store"},
     "web": {"web", "store", "analysis"},
     "service": {"service", "pipeline", "intake", "library", "store", "analysis", "web"},
-    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis", "web"},
+    "tray": {"tray"},
+    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis", "web", "tray"},
 }
-SHARED = {"config", "paths", "crashpoints", "__init__", "__main__"}
+SHARED = {"config", "paths", "crashpoints", "pause", "__init__", "__main__"}
 TORCH = {"torch", "torchvision", "facenet_pytorch"}
 DATABASE = {"sqlite3", "sqlite_utils"}
 
@@ -144,3 +147,17 @@ def test_the_package_graph_has_no_cycle():
         state[n] = 2
     for n in edges:
         visit(n, [])
+
+
+def test_the_headless_service_never_imports_the_tray():
+    # The service runs where there is no desktop at all (a server, a NAS):
+    # it must not load pystray, a GUI toolkit or the tray's icons.
+    for name in MODULES:
+        if _room(name) in ("service", "pipeline", "store", "library", "intake", "web", "analysis"):
+            assert not {m for m in _reachable(name) if _room(m) == "tray"}, name
+    import subprocess
+    import sys
+    code = ("import sys, starsort.service.loop, starsort.cli; "
+            "print(sorted(m for m in ('pystray', 'gi', 'Xlib', 'starsort.tray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -4,11 +4,14 @@ from __future__ import annotations
 import configparser
 import os
 import plistlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from .helpers import missing_desktop_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 PLIST = ROOT / "launchd" / "com.starsort.daemon.plist"
@@ -126,10 +129,40 @@ def test_unit_is_wanted_by_the_default_target(unit):
     assert unit.get("Install", "WantedBy") == "default.target"
 
 
-def test_unit_passes_systemd_analyze_verify_for_user_units(tmp_path: Path):
+def _analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not on PATH")
+        missing_desktop_tool("systemd-analyze is not installed (Debian: systemd)")
+    return analyze
+
+
+def test_unit_is_type_notify_with_a_watchdog_the_loop_feeds(unit):
+    assert unit.get("Service", "Type") == "notify"
+    assert unit.get("Service", "NotifyAccess") == "main"
+    watchdog = int(unit.get("Service", "WatchdogSec"))
+    # The loop pings every third of it; a re-rate of a large library is one long turn.
+    assert 60 <= watchdog <= 600
+
+
+def test_unit_scores_at_most_3_0_in_systemd_analyze_security(tmp_path: Path):
+    analyze = _analyze()
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), SYSTEMD_COLORS="0")
+    result = subprocess.run([analyze, "--user", "security", "--offline=true", "--no-pager", str(UNIT)],
+                            env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    m = re.search(r"Overall exposure level for starsort\.service: ([0-9.]+)", output)
+    assert m, output
+    assert float(m.group(1)) <= 3.0, output
+    # The review page still works: loopback IP stays allowed, nothing else.
+    service = load_unit()
+    assert set(" ".join(values(service, "Service", "RestrictAddressFamilies")).split()) == {
+        "AF_UNIX", "AF_INET", "AF_INET6"}
+
+
+def test_unit_passes_systemd_analyze_verify_for_user_units(tmp_path: Path):
+    analyze = _analyze()
     # verify checks that ExecStart= is executable, and a user manager needs a
     # runtime dir: give it a home with a stub starsort and a private runtime dir.
     home = tmp_path / "home"
@@ -153,3 +186,50 @@ def test_unit_passes_systemd_analyze_verify_for_user_units(tmp_path: Path):
     # Unknown or misplaced keys are only warnings ("…, ignoring."): fail on them too.
     assert "ignoring" not in output.lower(), output
     assert "unknown" not in output.lower(), output
+
+
+# ---- the tray's autostart files ------------------------------------------------------------------
+
+DESKTOP = ROOT / "desktop" / "starsort-tray.desktop"
+TRAY_PLIST = ROOT / "launchd" / "com.starsort.tray.plist"
+
+
+def test_the_tray_autostart_entry_is_a_valid_xdg_application_that_runs_starsort_tray():
+    entry = configparser.RawConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(DESKTOP, encoding="utf-8")
+    e = entry["Desktop Entry"]
+    assert e["Type"] == "Application" and e["Name"] and e["Terminal"] == "false"
+    assert e["Exec"].endswith("""/.local/bin/starsort" tray'""")
+    assert e.get("Hidden", "false") == "false"
+
+
+def test_the_tray_launch_agent_runs_in_the_gui_session_and_stays_quit_after_quit():
+    with TRAY_PLIST.open("rb") as f:
+        p = plistlib.load(f)
+    assert p["Label"] == TRAY_PLIST.stem
+    assert p["ProgramArguments"] == ["__HOME__/.local/bin/starsort", "tray"]
+    assert p["LimitLoadToSessionType"] == "Aqua"
+    assert p["RunAtLoad"] is True and p["KeepAlive"] == {"SuccessfulExit": False}
+
+
+def test_make_install_service_puts_the_unit_and_the_tray_autostart_in_place_and_uninstall_removes_them(tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    # -o install: use this checkout's venv as it is, never reinstall it from a test.
+    r = subprocess.run(["make", "-s", "-o", "install", "install-service", f"HOME={home}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    unit = home / ".config" / "systemd" / "user" / "starsort.service"
+    autostart = home / ".config" / "autostart" / "starsort-tray.desktop"
+    assert unit.read_text() == UNIT.read_text()
+    assert autostart.read_text() == DESKTOP.read_text()
+    assert (home / ".local" / "bin" / "starsort").is_symlink()
+    assert "systemctl --user daemon-reload" in r.stdout
+    r = subprocess.run(["make", "-s", "uninstall-service", f"HOME={home}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not unit.exists() and not autostart.exists() and not (home / ".local" / "bin" / "starsort").exists()

@@ -236,6 +236,17 @@ class ReviewConfig(Section):
         return paths.expand(v)
 
 
+class NotificationsConfig(Section):
+    enabled: bool = Field(
+        True, description="Desktop notifications from the service, on changes only: a problem raised or cleared "
+        "(library full or missing, a run of quarantines) and a shoot drained (how many filed, by stars). Sent "
+        "only when the service can reach a desktop session bus; never from a headless machine.")
+    min_interval_seconds: float = Field(
+        60.0, ge=0,
+        description="At most one notification of each kind (one problem, or a drained shoot) this often: a "
+        "disk that fills and frees every few seconds does not flood the desktop.")
+
+
 class Config(Section):
     inboxes: list[Path] = Field(
         default_factory=lambda: [paths.default_inbox()],
@@ -267,6 +278,8 @@ class Config(Section):
                                          description="Duplicate photos across the library.")
     review: ReviewConfig = Field(default_factory=ReviewConfig,
                                  description="The review page: every decision with its evidence, overruled with one key.")
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig,
+                                               description="Desktop notifications.")
 
     @field_validator("inboxes", mode="before")
     @classmethod

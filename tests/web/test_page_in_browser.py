@@ -479,3 +479,24 @@ def test_a_key_acts_only_on_the_one_photo_that_visibly_has_the_focus(review):
     s.d.wait(lambda: stars()[b] == (2, "photographer"), timeout=60, what="2 stars on the focused photo")
     assert s.d.count(f"SELECT count(*) FROM decisions WHERE photo_id = {b}") == 2        # 3, then 2: no 1, no 4
     assert others_unchanged()
+
+
+# ---- pause and resume --------------------------------------------------------------------------------
+
+def test_the_pause_button_holds_new_photos_in_the_inbox_and_resume_files_them(review):
+    s = review({"ivan.jpg": DATA / "ivan.jpg"})
+    s.page.click("#pause")
+    s.wait_js("() => document.getElementById('st-run').textContent === 'intake paused'")
+    assert s.page.locator("#pause").inner_text() == "Resume intake"
+    s.d.wait(lambda: "intake paused (by review page)" in s.d.tail(), what="the service to see the pause")
+    shutil.copyfile(DATA / "clapton-2.jpg", s.d.inbox / "clapton-2.jpg")
+    s.d.wait(lambda: s.d.count("SELECT count(*) FROM inbox") == 1, what="the new file to be recorded")
+    s.page.wait_for_timeout(2000)
+    assert (s.d.inbox / "clapton-2.jpg").exists()
+    assert s.d.count("SELECT count(*) FROM photos WHERE original_path LIKE '%clapton-2.jpg'") == 0
+    s.shot("paused")
+    s.page.click("#pause")
+    s.wait_js("() => document.getElementById('st-run').textContent === 'running'")
+    s.d.wait(lambda: s.d.count("SELECT count(*) FROM photos WHERE state = 'done'") == 2, timeout=300,
+             what="the held photo to be filed after resume")
+    assert not (s.d.inbox / "clapton-2.jpg").exists()

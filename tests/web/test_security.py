@@ -108,3 +108,21 @@ def test_a_state_change_must_be_a_post(page, lib, folders):
                  ).status_code in (403, 405)
     assert c.get(f"/api/undo").status_code == 405
     assert page.submitted == []
+
+
+def test_pausing_intake_needs_the_same_sign_in_origin_and_header_as_any_change(page, lib):
+    from starsort import pause
+    c = page.client
+    assert c.post("/api/intake", json={"paused": True}, headers={"Content-Type": "application/json"}
+                  ).status_code == 401                                  # not signed in
+    page.signed_in()
+    assert page.post("/api/intake", {"paused": True}, Origin="http://evil.example").status_code == 403
+    r = c.post("/api/intake", json={"paused": True}, headers={"Origin": ORIGIN})
+    assert r.status_code == 403                                         # no X-Starsort header
+    assert c.get("/api/intake").status_code == 405
+    assert pause.state(lib.cfg.database) is None                        # none of those paused it
+    r = page.post("/api/intake", {"paused": True})
+    assert r.status_code == 200 and r.json()["paused"] is True and r.json()["state"] in ("paused", "down")
+    assert pause.state(lib.cfg.database)["by"] == "review page"
+    assert page.post("/api/intake", {"paused": False, "by": "x" * 41}).status_code == 400
+    assert page.post("/api/intake", {"paused": False}).json()["paused"] is False

@@ -18,11 +18,11 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
     Example: starsort status --json
     """
+    from ..store import health, settings
     from ..store import queries as report
-    from ..store import settings
     cfg, _ = load(config_path)
     db = open_readonly(cfg)
-    s = report.status(db)
+    s = health.status(db, cfg)
     in_force, s["settings"] = settings.in_force(db, cfg)
     s["blur_threshold"] = in_force.blur.threshold
     click.echo(json.dumps(s, indent=2) if as_json else report.format_status(s), nl=as_json)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import crashpoints, paths, pipeline
+from .. import crashpoints, pause, paths, pipeline
 from ..analysis import dispatch
 from ..analysis.job import Answer, Status
 from ..analysis.worker import Pool
@@ -45,10 +45,12 @@ from ..library import outcomes, rerate
 from ..library.context import Library
 from ..library.names import QUARANTINE, star_folder
 from ..library.watch import LibraryWatch
-from ..store import photos, runs, settings
+from ..store import health, photos, runs, settings
 from ..store.db import Writer, transaction
+from .notifications import Desktop, Notices
 from .requests import Requests
 from .retry import Retries
+from .sdnotify import SystemdNotifier
 
 log = logging.getLogger("starsort.service")
 
@@ -56,6 +58,9 @@ log = logging.getLogger("starsort.service")
 # Seconds from a stop signal to giving up on a clean stop; below the unit's
 # TimeoutStopSec (30) so the thread stacks reach the journal first.
 STOP_GRACE = float(os.environ.get("STARSORT_STOP_GRACE", "20"))
+# Seconds between looks at the service's state for systemd's STATUS= and the
+# desktop notifications (store.health.brief: a few indexed counts).
+TICK = 2.0
 
 
 def _give_up(why: str) -> None:
@@ -105,6 +110,12 @@ class Service:
         self.scanner: Scanner | None = None
         self.retries: Retries | None = None
         self._last_heartbeat = 0.0
+        # How the service is doing, for systemd (STATUS=, WATCHDOG=1) and the
+        # desktop (notifications): looked at every TICK seconds.
+        self.systemd = SystemdNotifier()
+        self.notices: Notices | None = None
+        self._last_tick = 0.0
+        self.paused: dict | None = None
         self._deadline: threading.Timer | None = None
 
     def stop(self, *_: Any) -> None:
@@ -162,6 +173,8 @@ class Service:
                                                self.retries.closed, create=creates_inbox(self.cfg))
                 self.watcher.start()
                 self.scanner.scan_all()  # closes the gap between the first scan and the watch
+                self._start_notices()
+                self.systemd.ready(self.tick(force=True))
             self.loop()
         finally:
             self.shutdown()
@@ -233,8 +246,34 @@ class Service:
             self.pool = self._pool()
         return rerate.apply(self.lib, self.cfg)
 
+    def _start_notices(self) -> None:
+        n = self.cfg.notifications
+        if not n.enabled:
+            return
+        desktop = Desktop()
+        if not desktop.available:
+            log.info("desktop notifications: off (no desktop session bus%s)",
+                     "" if desktop.tool else ", and notify-send is not installed")
+            return
+        self.notices = Notices(n.min_interval_seconds, desktop.show,
+                               drained_summary=lambda since: self.lib.call(lambda db: health.finished_since(db, since)))
+
+    def tick(self, force: bool = False) -> str:
+        """Every TICK seconds: the service's state for systemd's STATUS= and the notifications."""
+        now = time.monotonic()
+        if not force and now - self._last_tick < TICK:
+            return ""
+        self._last_tick = now
+        cfg = self.cfg
+        brief = self.lib.call(lambda db: health.brief(db, cfg))
+        self.systemd.status(brief["line"])
+        if self.notices is not None:
+            self.notices.see(brief)
+        return brief["line"]
+
     def shutdown(self) -> None:
         crashpoints.hit("shutdown")
+        self.systemd.stopping()
         if self.web:
             self.web.stop()
         if self.library_watch:
@@ -248,6 +287,7 @@ class Service:
             self.writer.call(lambda db: runs.stopped(db, now))
             self.writer.close()
         log.info("stopped")
+        self.systemd.close()
         if self._deadline is not None:
             self._deadline.cancel()     # in process (`sort`, tests), life goes on after a stop
             self._deadline.join()
@@ -273,23 +313,30 @@ class Service:
             if not announced and self.pool.ready() == self.cfg.workers:
                 log.info("ready: %d analysis worker(s)", self.cfg.workers)
                 announced = True
+            paused = self._check_pause()
             self.scanner.scan_requested()
             if not self.once and self.scanner.due():
                 self.scanner.scan_all()
-                outcomes.relook_quarantined(self.lib)
+                if not paused:
+                    outcomes.relook_quarantined(self.lib)
                 self.retries.forget_closed()
                 if self.watcher:
                     self.watcher.check()
-            waiting = self.settle()
-            self.dispatch()
+            # Paused: the watcher and the scans go on recording new files (in
+            # the inbox table), but none becomes a photo, is analysed or moves.
+            waiting = self.settle() if not paused else 0
+            if not paused:
+                self.dispatch()
             for answer in self.pool.poll(0.2):
                 if self._stop.is_set() and answer.status in (Status.CRASHED, Status.TIMEOUT):
                     continue  # workers are being stopped; the photo stays queued
                 self.handle(answer)
             self.take_requests()
-            if not self.once:
+            if not self.once and not paused:
                 self.backfill_previews()
             self.heartbeat()
+            if not self.once:
+                self.tick()
             if self.once and waiting == 0 and self._idle():
                 log.info("inboxes processed; exiting (--once)")
                 return
@@ -330,7 +377,23 @@ class Service:
         waiting_files = [p for p in waiting_files if self.only is None or p in self.only]
         return count + len(waiting_files) == 0
 
+    def _check_pause(self) -> bool:
+        """Whether intake is paused now (`starsort pause`, the tray, the page); a change is logged."""
+        if self.once:
+            return False       # `run --once` and `sort` are asked for explicitly: they go ahead
+        now = pause.state(self.cfg.database)
+        if (now is None) != (self.paused is None):
+            if now is not None:
+                log.info("intake paused (by %s): new files are recorded, nothing is analysed or filed"
+                         " until `starsort resume`", now.get("by"))
+            else:
+                log.info("intake resumed")
+            self.paused = now
+            self._last_tick = 0.0     # the tray and systemd hear of it at once
+        return now is not None
+
     def heartbeat(self) -> None:
+        self.systemd.alive()
         if time.monotonic() - self._last_heartbeat >= 5:
             self._last_heartbeat = time.monotonic()
             now = time.time()

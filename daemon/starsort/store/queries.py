@@ -174,6 +174,11 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"running (pid {s['pid']}), up {up // 3600}h {up % 3600 // 60}m {up % 60}s")
     else:
         lines.append("not running")
+    if s.get("paused"):
+        lines.append(f"intake PAUSED since {s.get('paused_since') or '?'}: new files are recorded, nothing is"
+                     " analysed or filed (`starsort resume`)")
+    for p in s.get("problems") or []:
+        lines.append(f"PROBLEM: {p}")
     lines.append(f"queue depth: {s['queue_depth']} ({s['settling']} settling);"
                  f" {s.get('photos_per_second', 0):g} photos/s over the last minute")
     counts = {k: v for k, v in s["photos"].items() if k != "duplicate"}

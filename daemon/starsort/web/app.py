@@ -11,11 +11,14 @@
     POST /api/photos/ID                      {"stars": 1..5} | {"reject": true} | {"pick": true} | {"machine": true}
     POST /api/undo                           the last override, put back
     POST /api/rerate                         {"threshold": T}: re-rate every photo not decided by the photographer
+    POST /api/intake                         {"paused": true|false[, "by": "tray"]}: pause or resume intake
 
 Every POST answers 202: the service's deciding thread carries it out (moving
 files through its journal) within a second; the photo's row shows the result,
 and a `notice` event says how it went. The web layer itself only reads the
-database (its own read-only connections) and hands requests over.
+database (its own read-only connections) and hands requests over. The one
+exception is /api/intake, which throws the pause switch (starsort.pause, a
+file beside the database, not a row in it) and answers 200 with the status.
 
 URLs carry photo ids, never paths; nothing here serves a folder. Parameters
 are checked against what each accepts, so a path smuggled into one is a 400.
@@ -38,8 +41,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .. import pause
 from ..config import Config
-from ..store import queries, review
+from ..store import health, review
 from ..store.db import connect
 from . import previews, security
 
@@ -114,7 +118,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
     readers = Readers(backend.database)
 
     def status_json() -> dict:
-        out = queries.status(readers.db())
+        out = health.status(readers.db(), backend.config())
         out["blur_threshold"] = backend.config().blur.threshold
         out["settings"] = {}
         out.update(backend.status_extra())
@@ -267,6 +271,21 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         req = {"action": "rerate", **({"threshold": float(t)} if t is not None else {})}
         return JSONResponse({"accepted": True, "request": backend.submit(req)}, status_code=202)
 
+    async def intake(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        if (not isinstance(body, dict) or not isinstance(body.get("paused"), bool) or set(body) - {"paused", "by"}
+                or not isinstance(body.get("by", ""), str) or len(body.get("by", "")) > 40):
+            return JSONResponse({"error": 'send {"paused": true} or {"paused": false}'}, status_code=400)
+        database = backend.config().database
+        if body["paused"]:
+            pause.pause(database, by=body.get("by") or "review page")
+        else:
+            pause.resume(database)
+        return JSONResponse(await asyncio.to_thread(status_json))
+
     async def events(request: Request) -> Response:
         try:
             _only(request, {"since"})
@@ -317,6 +336,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         Route("/api/events", events),
         Route("/api/undo", undo, methods=["POST"]),
         Route("/api/rerate", rerate, methods=["POST"]),
+        Route("/api/intake", intake, methods=["POST"]),
     ]
     return security.Guard(Starlette(routes=routes), token, port)
 

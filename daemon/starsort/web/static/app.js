@@ -57,7 +57,7 @@ async function post(url, body) {
   }
   if (r.status === 401) { signedOut(); return null; }
   const data = await r.json().catch(() => ({}));
-  if (r.status !== 202) toast(data.error || `refused (${r.status})`, true);
+  if (!r.ok) { toast(data.error || `refused (${r.status})`, true); return null; }
   return data;
 }
 
@@ -859,13 +859,25 @@ function pin() {
 // ---- header: status, filters, what-if ------------------------------------------
 
 function paintStatus(s) {
+  state.status = s;
   const run = $("st-run");
-  run.textContent = s.running ? "running" : "service stopped";
-  run.className = `pill ${s.running ? "running" : "stopped"}`;
+  const word = s.state || (s.running ? "running" : "down");
+  run.textContent = !s.running ? "service stopped" : s.paused ? "intake paused" : (s.problems || []).length ? "problem" : "running";
+  run.className = `pill ${!s.running ? "stopped" : s.paused ? "paused" : (s.problems || []).length ? "problem" : "running"}`;
+  run.title = s.line || word;
+  const pause = $("pause");
+  pause.hidden = !s.running;
+  pause.textContent = s.paused ? "Resume intake" : "Pause intake";
+  pause.setAttribute("aria-pressed", String(!!s.paused));
   $("st-queue").textContent = String(s.queue_depth);
   $("st-rate").textContent = (s.photos_per_second ?? 0).toFixed(2);
   const err = $("st-error");
-  if (s.last_error) {
+  if ((s.problems || []).length) {
+    err.hidden = false;
+    err.textContent = "";
+    err.append(el("b", "", "problem"), el("span", "", s.problems.join(" · ")));
+    err.title = s.problems.join("\n");
+  } else if (s.last_error) {
     err.hidden = false;
     err.textContent = "";
     // Today's errors by their time alone; older ones with their date.
@@ -1029,6 +1041,14 @@ async function main() {
   trackChrome();
   document.addEventListener("keydown", onKey);
   $("follow").addEventListener("click", () => setFollow(!state.follow));
+  $("pause").addEventListener("click", async () => {
+    const want = !(state.status && state.status.paused);
+    const s = await post("/api/intake", { paused: want });
+    if (s) {
+      paintStatus(s);
+      toast(want ? "Intake paused: new files are recorded, nothing is filed until you resume" : "Intake resumed");
+    }
+  });
   $("help-button").addEventListener("click", () => { $("help").hidden = !$("help").hidden; });
   $("help").addEventListener("click", (e) => { if (e.target === $("help")) $("help").hidden = true; });
   $("loupe-close").addEventListener("click", closeLoupe);
