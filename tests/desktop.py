@@ -18,7 +18,7 @@ from typing import Iterator
 from .helpers import missing_desktop_tool
 
 PACKAGES = {"Xvfb": "xvfb", "dbus-launch": "dbus-x11", "dunst": "dunst", "trayer": "trayer",
-            "xdotool": "xdotool", "import": "imagemagick", "notify-send": "libnotify-bin",
+            "xdotool": "xdotool", "import": "imagemagick",
             "xwininfo": "x11-utils"}
 
 

@@ -236,6 +236,25 @@ class ReviewConfig(Section):
         return paths.expand(v)
 
 
+class PeopleConfig(Section):
+    enabled: bool = Field(
+        True, description="Embed every face (SFace, in the analysis workers) so `starsort people find` and "
+        "the People view can tell who is who. Off: no embedding is made, and `starsort people` has nothing to "
+        "search. Face data never leaves this machine.")
+    threshold: float = Field(
+        0.50, gt=0, lt=2,
+        description="Cosine distance between two faces' embeddings under which they are taken for one person "
+        "(`people find`, a new face joining a named person). Lower: fewer false matches, more missed photos.")
+    group_threshold: float = Field(
+        0.45, gt=0, lt=2,
+        description="Average cosine distance under which unnamed faces are grouped into one suggested person. "
+        "Stricter than `threshold`: a wrong group costs the photographer a split, a missed one only a merge.")
+    group_min_face_px: int = Field(
+        64, ge=16, le=4096,
+        description="Faces narrower than this (in original pixels) are never grouped automatically: too "
+        "little of them to be sure. They stay searchable with `people find`.")
+
+
 class NotificationsConfig(Section):
     enabled: bool = Field(
         True, description="Desktop notifications from the service, on changes only: a problem raised or cleared "
@@ -278,6 +297,8 @@ class Config(Section):
                                          description="Duplicate photos across the library.")
     review: ReviewConfig = Field(default_factory=ReviewConfig,
                                  description="The review page: every decision with its evidence, overruled with one key.")
+    people: PeopleConfig = Field(default_factory=PeopleConfig,
+                                 description="Who is in each photo: face embeddings, search, people.")
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig,
                                                description="Desktop notifications.")
 

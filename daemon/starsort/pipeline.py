@@ -9,7 +9,7 @@ One photo's way from the inbox to its star folder:
   analysis/dispatch  which file to decode, judged by its bytes
   [a worker process]
       DECODE_AHEAD   decode -> exif -> phash -> signature -> preview (a thread, one photo ahead)
-      DETECT         faces -> blur -> rate                          (torch)
+      DETECT         faces -> blur -> embed -> rate                 (torch, then OpenCV's dnn)
   [the deciding thread, the one writer]
       after_analysis store -> bursts -> file -> ratings
 
@@ -50,7 +50,7 @@ log = logging.getLogger("starsort.pipeline")
 # (libjpeg, LibRaw, OpenCV), so they overlap with torch on the other core.
 _DECODE_AHEAD = ("decode", "exif", "phash", "signature", "preview")
 # In the worker, after those: MTCNN, then what is judged from its faces.
-_DETECT = ("faces", "blur", "rate")
+_DETECT = ("faces", "blur", "embed", "rate")
 # For a photo analysed before the review page had previews: only these.
 _PREVIEW_ONLY = ("decode", "preview")
 # What a worker process is started with (analysis.worker.Pool's `stages`).

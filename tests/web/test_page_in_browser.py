@@ -500,3 +500,41 @@ def test_the_pause_button_holds_new_photos_in_the_inbox_and_resume_files_them(re
     s.d.wait(lambda: s.d.count("SELECT count(*) FROM photos WHERE state = 'done'") == 2, timeout=300,
              what="the held photo to be filed after resume")
     assert not (s.d.inbox / "clapton-2.jpg").exists()
+
+
+# ---- people ------------------------------------------------------------------------------------------
+
+def test_the_people_view_names_a_grouped_person_and_filters_the_grid_to_their_photos(review):
+    s = review({n: DATA / n for n in ("kit_with_rose.jpg", "rose_leslie_img1.jpg", "clapton-2.jpg")})
+
+    def rose() -> list[dict]:
+        return [p for p in s.api("GET", "/api/people") if len(p["faces"]) == 2]
+    s.d.wait(rose, timeout=60, what="Rose's two faces to be grouped")
+    [person] = rose()
+    s.page.click("#people-button")
+    s.page.wait_for_selector(f".person[data-person='{person['person_id']}'] .face-tile")
+    assert s.page.locator(".person").count() == 1
+    assert s.page.locator(".face-tile").count() == 2
+    # Each tile shows its face: a 72 px disc inside its person's row, cut from the photo's preview.
+    row = s.page.locator(".person").bounding_box()
+    for box in [t.bounding_box() for t in s.page.locator(".face-tile").all()]:
+        assert box and box["width"] >= 60 and box["height"] >= 60
+        assert row["x"] <= box["x"] and box["y"] + box["height"] <= row["y"] + row["height"], (box, row)
+    s.shot("people")
+    name = s.page.locator(f".person[data-person='{person['person_id']}'] .person-name")
+    name.fill("Rose Leslie")
+    name.press("Enter")
+    s.d.wait(lambda: [p["name"] for p in s.api("GET", "/api/people")] == ["Rose Leslie"], what="the name")
+    s.wait_js("() => document.querySelector('.person-name').value === 'Rose Leslie'"
+              " && document.querySelectorAll('.face-tile.confirmed').length === 2")
+    s.shot("named")
+    for f in person["faces"]:
+        [row] = [r for r in s.api("GET", "/api/photos") if r["id"] == f["photo_id"]]
+        sidecar = Path(row["current_path"]).with_suffix(".xmp")
+        from starsort.library import xmp
+        assert xmp.read_people(sidecar)["persons"] == ["Rose Leslie"]
+    s.page.click(f".person[data-person='{person['person_id']}'] button:has-text('Show photos')")
+    s.wait_js("() => document.querySelectorAll('#grid .tile').length === 2")
+    shown = sorted(s.page.eval_on_selector_all("#grid .tile .name", "els => els.map(e => e.textContent)"))
+    assert shown == ["kit_with_rose.jpg", "rose_leslie_img1.jpg"]
+    s.shot("photos-of-rose")

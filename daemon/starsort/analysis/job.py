@@ -39,6 +39,8 @@ class Face:
     dir_score: float | None = None                 # the weakest direction's part (motion, shake)
     judged_px: float | None = None                 # box width in the pixels the score was measured on
     skipped: str | None = None                     # None (counted) | "small" | "background"
+    embedding: Any = None                          # unit float32 vector (analysis/embed.py), or None
+    embedded_by: str | None = None                 # the embedding model's name
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,9 @@ class Face:
             "dir_score": _round(self.dir_score),
             "judged_px": None if self.judged_px is None else round(float(self.judged_px), 1),
             "skipped": self.skipped,
+            # Little-endian float32 bytes: 512 B a face across the pipe, stored as they are.
+            "embedding": None if self.embedding is None else np.asarray(self.embedding, "<f4").tobytes(),
+            "embedded_by": self.embedded_by,
         }
 
 
@@ -95,6 +100,7 @@ class Job:
     # preview (for the review page; written to disk, only its name travels)
     preview: str | None = None               # key of the files under review.previews
     preview_only: bool = False               # a photo analysed before: only its previews are wanted
+    embed_only: Any = None                   # [(face_id, landmarks)]: only these stored faces to embed
     # A raw's embedded preview, as the camera wrote it, and how to turn it
     # upright: the review page's "full size" of a raw.
     embedded_jpeg: bytes | None = None

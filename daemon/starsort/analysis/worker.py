@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from .job import Answer, BadInput, Context, Job, Stage, Status
+from .job import Answer, BadInput, Context, Face, Job, Stage, Status
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +91,26 @@ def _serve(conn: Connection, config_json: str, torch_threads: int,
         with send_lock:
             conn.send(msg)
 
+    # A photo analysed before faces were embedded: decoded again, its stored faces embedded.
+    decode_stage = next((s for s in decode_ahead if s.__name__.endswith(".decode")), None)
+    embed_stage = next((s for s in detect if s.__name__.endswith(".embed")), None)
+
     def start(req: tuple) -> Any:
         photo_id, path, kind, *mode = req
         job = Job(photo_id=photo_id, path=path, kind=kind)
         job.preview_only = mode == ["preview"]
+        embed_faces = mode[1] if mode and mode[0] == "embed" else None
 
         def run_early() -> tuple[Job, float]:
             t = time.perf_counter()
             send(("decoding", photo_id))
             try:
-                for stage in (preview_only if job.preview_only else decode_ahead):
+                if embed_faces is not None:
+                    job.embed_only = embed_faces
+                    stages = (decode_stage,) if decode_stage is not None else ()
+                else:
+                    stages = preview_only if job.preview_only else decode_ahead
+                for stage in stages:
                     stage.run(job, ctx)
             finally:
                 send(("decoded", photo_id))
@@ -126,6 +136,14 @@ def _serve(conn: Connection, config_json: str, torch_threads: int,
                 nxt = start(req) if req is not None else None
             if job.preview_only:
                 send((Status.OK, {"photo_id": job.photo_id, "preview": job.preview, "preview_only": True}))
+            elif getattr(job, "embed_only", None) is not None:
+                job.faces = [Face(box=(0.0, 0.0, 0.0, 0.0), landmarks=[tuple(p) for p in lm], probability=1.0)
+                             for _, lm in job.embed_only]
+                if embed_stage is not None:
+                    embed_stage.run(job, ctx)
+                send((Status.OK, {"photo_id": job.photo_id, "embed_only": True, "vectors": [
+                    (fid, f.embedded_by, f.as_dict()["embedding"])
+                    for (fid, _), f in zip(job.embed_only, job.faces) if f.embedding is not None]}))
             else:
                 for stage in detect:
                     stage.run(job, ctx)
@@ -215,14 +233,18 @@ class Pool:
     def busy(self) -> int:
         return sum(1 for w in self.workers if w.tasks)
 
-    def submit(self, photo_id: int, path: str, kind: str, preview_only: bool = False) -> bool:
+    def submit(self, photo_id: int, path: str, kind: str, preview_only: bool = False,
+               embed_faces: list | None = None) -> bool:
         # The least loaded worker: an idle one starts at once.
         free = [w for w in self.workers if w.ready and len(w.tasks) < DEPTH]
         if not free:
             return False
         w = min(free, key=lambda w: len(w.tasks))
         w.tasks.append(Task(photo_id, path, kind, None if w.tasks else time.monotonic()))
-        w.conn.send((photo_id, path, kind, "preview") if preview_only else (photo_id, path, kind))
+        if embed_faces is not None:
+            w.conn.send((photo_id, path, kind, "embed", embed_faces))
+        else:
+            w.conn.send((photo_id, path, kind, "preview") if preview_only else (photo_id, path, kind))
         return True
 
     def in_flight(self) -> list[int]:

@@ -159,6 +159,109 @@ def write_rating(photo: Path, stars: int | None, naming: str, label: str | None 
     return written
 
 
+_REGIONS = "Xmp.mwg-rs.Regions"
+_LIST = f"{_REGIONS}/mwg-rs:RegionList"
+_PERSONS = "Xmp.iptcExt.PersonInImage"
+_OURS = f"Xmp.{STARSORT_PREFIX}.People"      # the names starsort wrote last time
+
+
+def write_people(photo: Path, people: list[dict], size: tuple[int, int], naming: str) -> list[Path]:
+    """Merge the named people of a photo into its sidecars, for Lightroom, digiKam and others:
+    one MWG face region each (`mwg-rs:Regions`: name, type Face, the box as a normalised
+    centre and size, against the image's dimensions) and `Iptc4xmpExt:PersonInImage`.
+
+    `people` is [{"name", "box": (x1, y1, x2, y2)}] in original-image pixels; `size` the
+    image's (width, height). Regions and names another tool wrote stay; the ones starsort
+    wrote before (remembered in `starsort:People`) are replaced, so a renamed or removed
+    person does not linger. Returns the sidecars written.
+    """
+    photo = Path(photo)
+    w, h = size
+    names = [p["name"] for p in people]
+    _register_namespace()
+
+    def steps(before: dict) -> list[dict]:
+        ours_before = set(before.get(_OURS) or [])
+        regions = _regions(before)
+        kept = [r for r in regions if not (r.get("mwg-rs:Name") in ours_before and r.get("mwg-rs:Type", "Face") == "Face")]
+        delete = {k: None for k in before if k.startswith(_REGIONS) and before[k] != 'type="Struct"'}
+        delete.update({k: None for k in before if k.startswith(_LIST + "[")})
+        persons = [n for n in (before.get(_PERSONS) or []) if n not in ours_before]
+        add: dict = {}
+        if kept or people:
+            add[_LIST] = []
+        n = 0
+        for r in kept:
+            n += 1
+            for sub, v in r.items():
+                # A nested array of another tool's region is made again before its items.
+                add[f"{_LIST}[{n}]/{sub}"] = [] if v in ('type="Seq"', 'type="Bag"', 'type="Alt"') else v
+        for p in people:
+            n += 1
+            x1, y1, x2, y2 = p["box"]
+            add.update({
+                f"{_LIST}[{n}]/mwg-rs:Name": p["name"],
+                f"{_LIST}[{n}]/mwg-rs:Type": "Face",
+                f"{_LIST}[{n}]/mwg-rs:Area/stArea:x": f"{(x1 + x2) / 2 / w:.5f}",
+                f"{_LIST}[{n}]/mwg-rs:Area/stArea:y": f"{(y1 + y2) / 2 / h:.5f}",
+                f"{_LIST}[{n}]/mwg-rs:Area/stArea:w": f"{(x2 - x1) / w:.5f}",
+                f"{_LIST}[{n}]/mwg-rs:Area/stArea:h": f"{(y2 - y1) / h:.5f}",
+                f"{_LIST}[{n}]/mwg-rs:Area/stArea:unit": "normalized",
+            })
+        if n:
+            add.update({f"{_REGIONS}/mwg-rs:AppliedToDimensions/stDim:w": str(w),
+                        f"{_REGIONS}/mwg-rs:AppliedToDimensions/stDim:h": str(h),
+                        f"{_REGIONS}/mwg-rs:AppliedToDimensions/stDim:unit": "pixel"})
+        for k, v in before.items():      # other tools' fields of the Regions struct itself
+            if k.startswith(_REGIONS + "/") and not k.startswith(_LIST) and "AppliedToDimensions" not in k \
+                    and v != 'type="Struct"':
+                add[k] = v
+        after_persons = persons + [x for x in names if x not in persons]
+        tail = {_PERSONS: after_persons if after_persons else None, _OURS: names if names else None}
+        deletions = {**delete, **({_PERSONS: None} if _PERSONS in before else {}),
+                     **({_OURS: None} if _OURS in before else {})}
+        return [deletions, add, {k: v for k, v in tail.items() if v is not None}]
+
+    sidecars = sidecar_paths(photo, naming)
+    sidecars += [s for s in sidecar_paths(photo, "both") if s not in sidecars and os.path.lexists(s)]
+    written: list[Path] = []
+    failures: list[str] = []
+    for sidecar in sidecars:
+        if not people and not os.path.lexists(sidecar):
+            continue
+        try:
+            _merge_into(sidecar, steps)
+        except XmpError as e:
+            failures.append(str(e))
+        else:
+            written.append(sidecar)
+    if failures:
+        raise XmpError("; ".join(failures), written=written)
+    return written
+
+
+def _regions(before: dict) -> list[dict]:
+    """The packet's MWG regions, each as {sub-path: value}, in order."""
+    out: dict[int, dict] = {}
+    prefix = _LIST + "["
+    for k, v in before.items():
+        if not k.startswith(prefix) or v == 'type="Struct"':
+            continue
+        i, _, rest = k[len(prefix):].partition("]")
+        if rest.startswith("/") and i.isdigit():
+            out.setdefault(int(i), {})[rest[1:]] = v
+    return [out[i] for i in sorted(out)]
+
+
+def read_people(sidecar: Path) -> dict:
+    """{"regions": [{"name", "x", "y", "w", "h"}], "persons": [...]} as a sidecar holds them."""
+    data, _ = _read_existing(sidecar)
+    before = _parse(sidecar, data)
+    regions = [{"name": r.get("mwg-rs:Name"), **{c: float(r.get(f"mwg-rs:Area/stArea:{c}", "nan"))
+                                                   for c in "xywh"}} for r in _regions(before)]
+    return {"regions": regions, "persons": list(before.get(_PERSONS) or [])}
+
+
 def write_rating_in_jpeg(photo: Path, stars: int | None, label: str | None = None, unlabel: str | None = None) -> None:
     """Merge the rating (and label) into a JPEG's own XMP packet, for Lightroom.
 
@@ -378,8 +481,17 @@ def _merged_bytes(sidecar: Path, data: bytes, values: dict[str, str]) -> bytes:
     img = _open_xmp(sidecar, data)
     try:
         before = img.read_xmp()
-        changes = _resolve(values, before)
-        img.modify_xmp(changes)
+        if callable(values):
+            # Changes that depend on what the packet holds (people's regions):
+            # steps applied in order, deletions before the arrays they renumber.
+            steps = values(before)
+            changes = {k: v for step in steps for k, v in step.items()}
+            for step in steps:
+                if step:
+                    img.modify_xmp(step)
+        else:
+            changes = _resolve(values, before)
+            img.modify_xmp(changes)
         out = img.get_bytes()
     except RuntimeError as e:
         raise XmpError(f"{sidecar}: exiv2 could not update it: {_one_line(e)}", path=sidecar) from None
@@ -388,7 +500,8 @@ def _merged_bytes(sidecar: Path, data: bytes, values: dict[str, str]) -> bytes:
     # Belt and braces for the one promise that matters: nothing of another
     # tool's is dropped. Re-parse what exiv2 produced and compare keys.
     after = _parse(sidecar, out)
-    lost = sorted(set(before) - set(after) - {k for k, v in changes.items() if v is None})
+    lost = sorted(set(before) - set(after) - {k for k, v in changes.items() if v is None}
+                  - {k for k in before if callable(values) and k.startswith(_REGIONS)})
     if lost:
         raise XmpError(f"{sidecar}: merging would drop {', '.join(lost[:5])}; left alone", path=sidecar)
     return out

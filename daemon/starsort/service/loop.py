@@ -41,11 +41,12 @@ from ..analysis.worker import Pool
 from ..config import Config, creates_inbox
 from ..intake import pairing, settle, watcher
 from ..intake.scan import Scanner
-from ..library import outcomes, rerate
+from ..library import outcomes, people, rerate
 from ..library.context import Library
 from ..library.names import QUARANTINE, star_folder
 from ..library.watch import LibraryWatch
 from ..store import health, photos, runs, settings
+from ..store import people as people_store
 from ..store.db import Writer, transaction
 from .notifications import Desktop, Notices
 from .requests import Requests
@@ -61,6 +62,8 @@ STOP_GRACE = float(os.environ.get("STARSORT_STOP_GRACE", "20"))
 # Seconds between looks at the service's state for systemd's STATUS= and the
 # desktop notifications (store.health.brief: a few indexed counts).
 TICK = 2.0
+# Seconds between two groupings of new faces into people (each a few matrix products).
+PEOPLE_EVERY = 5.0
 
 
 def _give_up(why: str) -> None:
@@ -95,6 +98,10 @@ class Service:
         # Photos whose worker job makes only previews: their answers are not analyses.
         self._previews: set[int] = set()
         self._previews_backfilled = False
+        # Photos whose worker job only embeds their stored faces (filed before faces were embedded).
+        self._embeds: set[int] = set()
+        self._embeds_backfilled = False
+        self._embed_failed: set[int] = set()
         self.library = Path(cfg.library)
         # `starsort sort --sample`: only these paths are taken from the inbox.
         self.only: set[str] | None = None
@@ -116,6 +123,10 @@ class Service:
         self.notices: Notices | None = None
         self._last_tick = 0.0
         self.paused: dict | None = None
+        # People: faces embedded after this face id are grouped at the next quiet moment.
+        self._people_seen = 0
+        self._people_due = False
+        self._people_at = 0.0
         self._deadline: threading.Timer | None = None
 
     def stop(self, *_: Any) -> None:
@@ -253,7 +264,7 @@ class Service:
         desktop = Desktop()
         if not desktop.available:
             log.info("desktop notifications: off (no desktop session bus%s)",
-                     "" if desktop.tool else ", and notify-send is not installed")
+                     "" if desktop.tool else ", and desktop-notifier is not installed")
             return
         self.notices = Notices(n.min_interval_seconds, desktop.show,
                                drained_summary=lambda since: self.lib.call(lambda db: health.finished_since(db, since)))
@@ -332,12 +343,17 @@ class Service:
                     continue  # workers are being stopped; the photo stays queued
                 self.handle(answer)
             self.take_requests()
+            if not paused:
+                self.group_people()
             if not self.once and not paused:
                 self.backfill_previews()
+                self.backfill_embeddings()
             self.heartbeat()
             if not self.once:
                 self.tick()
             if self.once and waiting == 0 and self._idle():
+                self._people_at = 0.0
+                self.group_people()
                 log.info("inboxes processed; exiting (--once)")
                 return
 
@@ -350,6 +366,40 @@ class Service:
             self.take_requests()
             self.backfill_previews()
             self.heartbeat()
+
+    def group_people(self) -> None:
+        """After a batch (the workers idle) and at most every PEOPLE_EVERY seconds: the faces
+        embedded since the last time join named people or suggested groups."""
+        if (not self._people_due or not self.cfg.people.enabled or self.pool.busy()
+                or time.monotonic() - self._people_at < PEOPLE_EVERY):
+            return
+        self._people_due = False
+        self._people_at = time.monotonic()
+        try:
+            _, self._people_seen = people.group_new(self.lib, self._people_seen)
+        except Exception:  # noqa: BLE001 - grouping is a convenience; filing goes on
+            log.exception("grouping faces into people failed")
+
+    def backfill_embeddings(self) -> None:
+        """Faces of photos filed before faces were embedded: one photo at a time, only while the
+        workers have nothing else to do (after the previews)."""
+        if (self._embeds_backfilled or not self.cfg.people.enabled or self._embeds or self._previews
+                or not self._previews_backfilled or self.pool.busy() or not self.pool.slots()
+                or crashpoints.test_analyser() is not None):
+            return
+        if self.lib.call(lambda db: photos.pending(db, None))[0]:
+            return
+        skip = tuple(self._embed_failed)
+        row = self.lib.call(lambda db: people_store.without_vectors(db, skip))
+        if row is None:
+            self._embeds_backfilled = True
+            return
+        decision = dispatch.choose(row["current_path"], row["pair_path"])
+        if isinstance(decision, dispatch.Submit) and self.pool.submit(row["id"], decision.path, decision.kind,
+                                                                      embed_faces=row["faces"]):
+            self._embeds.add(row["id"])
+        else:
+            self._embed_failed.add(row["id"])
 
     def backfill_previews(self) -> None:
         """Previews for photos analysed before there were any: one at a time, only while the
@@ -463,8 +513,19 @@ class Service:
                          answer.status if answer.status is not Status.OK else "not written")
             self.lib.call(lambda db: photos.preview_made(db, answer.photo_id, key or ""))
             return
+        if answer.photo_id in self._embeds:
+            self._embeds.discard(answer.photo_id)
+            vectors = answer.payload.get("vectors") if answer.status is Status.OK else None
+            if not vectors:
+                self._embed_failed.add(answer.photo_id)
+                return
+            self.lib.call(lambda db: [people_store.add_vector(db, fid, model, v) for fid, model, v in vectors])
+            self._people_due = True
+            return
         if answer.status is Status.OK:
             self.retries.succeeded(answer.photo_id)
             pipeline.after_analysis(self.lib, answer.photo_id, answer.payload)
+            if any(f.get("embedding") for f in answer.payload.get("faces") or []):
+                self._people_due = True
         else:
             self.retries.failed(answer)

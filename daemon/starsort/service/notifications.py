@@ -11,17 +11,15 @@ problem, or the drained shoot) is shown at most once per
 shown when it is over, if it still stands, so a flapping disk gives two
 notifications, not forty, and the last word is always the true one.
 
-Sent with the desktop's own tool (`notify-send` from libnotify, or macOS's
-`osascript`), so there is no dependency to install and nothing is sent where
-no one could see it: only when a session bus is reachable (Linux), never
-from a headless machine.
+Sent through desktop-notifier (the freedesktop notification service over
+D-Bus on Linux, the notification centre on macOS), so the service runs no
+program for it; and only when a session bus is reachable (Linux), never from
+a headless machine.
 """
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -61,39 +59,42 @@ def session_bus() -> bool:
 
 
 class Desktop:
-    """Shows a Notice on this desktop."""
+    """Shows a Notice on this desktop, through desktop-notifier (D-Bus on Linux, the
+    notification centre on macOS): the service talks to the desktop's notification daemon
+    itself, and runs no program to do it."""
 
     def __init__(self) -> None:
-        self.tool = "osascript" if sys.platform == "darwin" else shutil.which("notify-send")
-        self._warned = False
+        self._notifier = None
+        self._failed = False
+        try:
+            import desktop_notifier  # noqa: F401 - only whether it is installed
+            self.tool = "desktop-notifier"
+        except ImportError:
+            self.tool = None
 
     @property
     def available(self) -> bool:
         return bool(self.tool) and session_bus()
 
     def show(self, n: Notice) -> bool:
-        if not self.tool:
-            if not self._warned:
-                log.info("desktop notifications are on, but notify-send is not installed (Debian/Ubuntu:"
-                         " libnotify-bin); %s: %s", n.title, n.body)
-                self._warned = True
+        if self.tool is None:
             return False
-        if sys.platform == "darwin":
-            script = f"display notification {_applescript(n.body)} with title {_applescript(n.title)}"
-            cmd = ["osascript", "-e", script]
-        else:
-            cmd = [self.tool, "--app-name=starsort", f"--urgency={'critical' if n.urgent else 'normal'}",
-                   "--", n.title, n.body]
         try:
-            subprocess.run(cmd, timeout=10, check=True, capture_output=True)
-        except (OSError, subprocess.SubprocessError) as e:
-            log.info("desktop notification not shown (%s): %s: %s", e, n.title, n.body)
+            from importlib import resources
+
+            from desktop_notifier import Icon, Urgency
+            from desktop_notifier.sync import DesktopNotifierSync
+            if self._notifier is None:
+                icon = Icon(path=resources.files(__package__).joinpath("resources", "starsort.png"))
+                self._notifier = DesktopNotifierSync(app_name="starsort", app_icon=icon)
+            self._notifier.send(title=n.title, message=n.body,
+                                urgency=Urgency.Critical if n.urgent else Urgency.Normal)
+        except Exception as e:  # noqa: BLE001 - a desktop that cannot show it costs the notification only
+            if not self._failed:
+                log.info("desktop notification not shown (%s: %s): %s: %s", type(e).__name__, e, n.title, n.body)
+                self._failed = True
             return False
         return True
-
-
-def _applescript(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class Notices:

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ..library import overrides
+from ..library import people
 from ..library.context import Library
 
 log = logging.getLogger("starsort.service")
@@ -75,7 +76,7 @@ class Requests:
             action = req["action"]
             try:
                 outcome = _carry_out(lib, req, rerate)
-            except overrides.Refused as e:
+            except (overrides.Refused, people.Refused) as e:
                 log.warning("%s refused: %s", action, e)
                 self._notify(request=req["request"], action=action, photo=req.get("photo"), ok=False,
                              message=str(e))
@@ -109,6 +110,32 @@ def _carry_out(lib: Library, req: dict, rerate: Callable[[float | None], dict]) 
             return {"photo": None, "message": "not a filed photo's file"}
     elif action == "rerate":
         return {"photo": None, **rerate(req.get("threshold"))}
+    elif action == "people":
+        return {"photo": None, **people_action(lib, req)}
     else:
         raise overrides.Refused(f"unknown request {action!r}")
     return {"photo": d.photo_id, "message": d.message}
+
+
+def people_action(lib: Library, req: dict) -> dict:
+    """`starsort people name|merge|split|assign|not|forget`, and the page's People view."""
+    op = req["op"]
+    if op == "name":
+        out = people.name(lib, req["person"], req["name"])
+        return {**out, "message": f"person {out['person_id']} is {out['name']} ({out['photos']} photo(s))"}
+    if op == "merge":
+        out = people.merge(lib, req["person"], req["other"])
+        return {**out, "message": f"merged into person {out['person_id']}"}
+    if op == "split":
+        out = people.split(lib, req["person"], req["faces"], req.get("name"))
+        return {**out, "message": f"{out['faces']} face(s) are now person {out['person_id']}"}
+    if op == "assign":
+        out = people.assign_face(lib, req["face"], req["person"])
+        return {**out, "message": f"face {out['face_id']} is person {out['person_id']}"}
+    if op == "not":
+        out = people.not_this_person(lib, req["face"], req["person"])
+        return {**out, "message": f"face {out['face_id']} is not person {out['person_id']}"}
+    if op == "forget":
+        n = people.forget(lib)
+        return {"vectors": n, "message": f"forgot {n} face vector(s) and every person"}
+    raise people.Refused(f"unknown people action {op!r}")

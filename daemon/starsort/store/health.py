@@ -60,18 +60,16 @@ def keyed_problems(db: Database, cfg: Config) -> list[tuple[str, str]]:
 
 
 def _quarantine_run(db: Database) -> tuple[int, float | None, str | None]:
-    """How many of the newest finished photos were quarantined, in a row; when the newest was."""
-    rows = db.execute("SELECT state, updated_at, error FROM photos INDEXED BY photos_updated"
-                      " WHERE state IN ('done', 'quarantined', 'duplicate')"
-                      " ORDER BY updated_at DESC LIMIT 50").fetchall()
-    run = 0
-    for state, _, _ in rows:
-        if state != "quarantined":
-            break
-        run += 1
+    """How many photos were quarantined since the newest one filed well; when the newest was, and why."""
+    ok = max((db.execute("SELECT max(updated_at) FROM photos WHERE state = ?", (state,)).fetchone()[0] or 0.0)
+             for state in ("done", "duplicate"))
+    run, newest = db.execute("SELECT count(*), max(updated_at) FROM photos WHERE state = 'quarantined'"
+                             " AND updated_at > ?", (ok,)).fetchone()
     if not run:
         return 0, None, None
-    return run, rows[0][1], rows[0][2]
+    reason = db.execute("SELECT error FROM photos WHERE state = 'quarantined' AND updated_at = ?",
+                        (newest,)).fetchone()[0]
+    return run, newest, reason
 
 
 def filed_today(db: Database) -> int:
@@ -121,8 +119,8 @@ def brief(db: Database, cfg: Config) -> dict[str, Any]:
     # As `status` counts its queue: analysed photos waiting to be filed are still to do.
     queued = db.execute("SELECT count(*) FROM photos WHERE state IN ('queued', 'analysed', 'filing')").fetchone()[0]
     settling = db.execute("SELECT count(*) FROM inbox").fetchone()[0]
-    recent = db.execute("SELECT count(*) FROM photos WHERE updated_at > ? AND state IN"
-                        " ('done', 'quarantined', 'duplicate')", (now - 60,)).fetchone()[0]
+    recent = sum(db.execute("SELECT count(*) FROM photos WHERE state = ? AND updated_at > ?",
+                            (state, now - 60)).fetchone()[0] for state in ("done", "quarantined", "duplicate"))
     keyed = keyed_problems(db, cfg)
     out: dict[str, Any] = {"running": True, "queue_depth": queued + settling,
                            "photos_per_second": round(recent / 60, 2),

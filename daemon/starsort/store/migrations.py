@@ -296,6 +296,57 @@ def m006_filed_size_index(db: Database) -> None:
         CREATE INDEX photos_filed_size_sha ON photos(size, sha256) WHERE state = 'done';
         """)
 
+@migrations()
+def m007_state_updated_index(db: Database) -> None:
+    _run_script(db, """
+        -- The service asks every few seconds how it is doing (store/health.py):
+        -- photos filed today, in the last minute, and the newest quarantines
+        -- since the newest good filing. By state and time, each is a range of
+        -- this index, whatever the library's size or the queue's.
+        CREATE INDEX photos_state_updated ON photos(state, updated_at);
+        """)
+
+
+@migrations()
+def m008_people(db: Database) -> None:
+    _run_script(db, """
+        -- Who each face is (analysis/embed.py): a unit float32 vector per face,
+        -- with the name of the model that made it. Another model re-embeds
+        -- the faces (their boxes and landmarks stay); nothing else changes.
+        CREATE TABLE face_vectors (
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id),
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL                -- little-endian float32
+        );
+        -- People: named by the photographer, or suggested by grouping (name NULL).
+        -- vsum, n: the sum of the person's face vectors (float64) and how many,
+        -- kept as faces come and go, so grouping compares a new face with a
+        -- person (average linkage) without reading the person's faces.
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT UNIQUE,
+            created_at REAL NOT NULL,
+            vsum BLOB,
+            n INTEGER NOT NULL DEFAULT 0
+        );
+        -- Which person a face is. confirmed = 1: the photographer said so (named,
+        -- merged, split, or placed it); nothing automatic ever moves such a face.
+        CREATE TABLE face_people (
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            at REAL NOT NULL
+        );
+        CREATE INDEX face_people_person ON face_people(person_id);
+        -- "Not this person": grouping never puts the face there again.
+        CREATE TABLE face_not_person (
+            face_id INTEGER NOT NULL,
+            person_id INTEGER NOT NULL,
+            PRIMARY KEY (face_id, person_id)
+        );
+        """)
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.

@@ -59,20 +59,25 @@ def filed_in_folder(db: Database, folder: str) -> list[dict]:
                          " ORDER BY id DESC", [lo, hi]))
 
 
+# The re-import checks name their index: by state alone (photos_state_updated) the
+# planner may choose to walk every filed photo, on every photo filed.
+_FILED_BY_SIZE = "photos INDEXED BY photos_filed_size_sha"
+
+
 def filed_with_size(db: Database, size: int, exclude: int) -> bool:
     """Whether any filed photo's primary file has this many bytes (the cheap test before hashing)."""
-    return db.execute("SELECT 1 FROM photos WHERE size = ? AND state = 'done' AND id != ? LIMIT 1",
+    return db.execute(f"SELECT 1 FROM {_FILED_BY_SIZE} WHERE size = ? AND state = 'done' AND id != ? LIMIT 1",
                       (size, exclude)).fetchone() is not None
 
 
 def unhashed_with_size(db: Database, size: int) -> list[dict]:
     """Filed photos of this size whose bytes were never hashed (moved by a link, which reads nothing)."""
-    return list(db.query("SELECT id, current_path, pair_path FROM photos"
+    return list(db.query(f"SELECT id, current_path, pair_path FROM {_FILED_BY_SIZE}"
                          " WHERE size = ? AND sha256 IS NULL AND state = 'done'", [size]))
 
 
 def filed_with_hash(db: Database, size: int, sha256: str, exclude: int) -> list[dict]:
-    return list(db.query("SELECT * FROM photos WHERE size = ? AND sha256 = ? AND state = 'done' AND id != ?"
+    return list(db.query(f"SELECT * FROM {_FILED_BY_SIZE} WHERE size = ? AND sha256 = ? AND state = 'done' AND id != ?"
                          " ORDER BY id", [size, sha256, exclude]))
 
 

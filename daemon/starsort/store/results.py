@@ -13,7 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..analysis.phash import bands
-from . import photos
+from . import people, photos
 
 
 def photo_columns(r: dict[str, Any]) -> dict[str, Any]:
@@ -52,15 +52,21 @@ def photo_columns(r: dict[str, Any]) -> dict[str, Any]:
 
 def store(db: Database, photo_id: int, r: dict[str, Any]) -> None:
     """Write one result; the caller holds the transaction (the burst step joins it)."""
+    # A new analysis replaces the photo's faces; the photographer's confirmations
+    # follow each face to its new row (same place), nothing else is kept.
+    kept = people.forget_faces_of(db, photo_id)
     db.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
     for f in r.get("faces") or []:
         x1, y1, x2, y2 = f["box"]
-        db.execute(
+        cur = db.execute(
             "INSERT INTO faces (photo_id, x1, y1, x2, y2, landmarks, probability, blur_score, blurry,"
             " iso_score, dir_score, judged_px, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (photo_id, x1, y1, x2, y2, json.dumps(f["landmarks"]), f["probability"],
              f["blur_score"], None if f["blurry"] is None else int(f["blurry"]),
              f.get("iso_score"), f.get("dir_score"), f.get("judged_px"), f.get("skipped")))
+        if f.get("embedding"):
+            people.add_vector(db, cur.lastrowid, f["embedded_by"], f["embedding"])
+    people.carry_over(db, photo_id, kept)
     photos.analysed(db, photo_id, photo_columns(r))
     if r.get("signature"):
         db.execute("INSERT OR REPLACE INTO signatures (photo_id, data) VALUES (?, ?)", (photo_id, r["signature"]))

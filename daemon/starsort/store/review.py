@@ -76,9 +76,15 @@ def _where(cfg: Config, stars: int | None, state: str | None, filter_: str | Non
 
 
 def photos(db: Database, cfg: Config, *, limit: int = 200, after: int | None = None, stars: int | None = None,
-           state: str | None = None, filter_: str | None = None, reason: str | None = None) -> list[dict[str, Any]]:
-    """Newest first; `after` is the id of the last photo of the previous page."""
+           state: str | None = None, filter_: str | None = None, reason: str | None = None,
+           person: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; `after` is the id of the last photo of the previous page; `person`: only
+    the photos with a face of that person."""
     where, args = _where(cfg, stars, state, filter_, reason)
+    if person is not None:
+        where.append("p.id IN (SELECT f.photo_id FROM faces f JOIN face_people fp ON fp.face_id = f.id"
+                     " WHERE fp.person_id = :person)")
+        args["person"] = person
     if after is not None:
         where.append("p.id < :after")
         args["after"] = after

@@ -2,7 +2,7 @@
 
     GET  /api/status                         `starsort status --json`
     GET  /api/counts                         how many photos each filter shows
-    GET  /api/photos?limit&after&stars&state&filter&reason   newest first
+    GET  /api/photos?limit&after&stars&state&filter&reason&person   newest first
     GET  /api/photos/ID                      one photo
     GET  /api/photos/ID/preview/s|l|full     its previews (ETag, cached for a year)
     GET  /api/bursts/ID                      a burst's frames, in shooting order
@@ -12,6 +12,9 @@
     POST /api/undo                           the last override, put back
     POST /api/rerate                         {"threshold": T}: re-rate every photo not decided by the photographer
     POST /api/intake                         {"paused": true|false[, "by": "tray"]}: pause or resume intake
+    GET  /api/people                         every person with their faces (ids and boxes)
+    POST /api/people                         {"op": "name"|"merge"|"split"|"assign"|"not"|"forget", ...}
+    GET  /api/requests/N                     how request N went: {"done": false} until it has
 
 Every POST answers 202: the service's deciding thread carries it out (moving
 files through its journal) within a second; the photo's row shows the result,
@@ -158,7 +161,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         return endpoint
 
     def photos(request: Request) -> Any:
-        _only(request, {"limit", "after", "stars", "state", "filter", "reason"})
+        _only(request, {"limit", "after", "stars", "state", "filter", "reason", "person"})
         state = request.query_params.get("state")
         if state is not None and state not in review.STATES:
             raise BadRequest(f"state must be one of {', '.join(review.STATES)}")
@@ -172,7 +175,8 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         seq = review.change_number(db)
         rows = review.photos(db, backend.config(), limit=_int(request, "limit", 1, MAX_LIMIT, 200),
                              after=_int(request, "after", 0, 2**62), stars=_int(request, "stars", 1, 5),
-                             state=state, filter_=filter_, reason=reason)
+                             state=state, filter_=filter_, reason=reason,
+                             person=_int(request, "person", 1, 2**62))
         return JSONResponse(rows, headers={"cache-control": "no-store", "x-starsort-seq": str(seq)})
 
     def one(request: Request) -> Any:
@@ -271,6 +275,33 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         req = {"action": "rerate", **({"threshold": float(t)} if t is not None else {})}
         return JSONResponse({"accepted": True, "request": backend.submit(req)}, status_code=202)
 
+    async def people_change(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        problem = _people_request_problem(body)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=400)
+        return JSONResponse({"accepted": True, "request": backend.submit({"action": "people", **body})},
+                            status_code=202)
+
+    def people_list(request: Request) -> Any:
+        _only(request, set())
+        from ..store import people as people_store
+        out = people_store.listing(readers.db())
+        for p in out:
+            for f in p["faces"]:
+                f.pop("path", None)            # ids, never paths
+        return out
+
+    def request_outcome(request: Request) -> Any:
+        _only(request, set())
+        n = request.path_params["n"]
+        _, notices = backend.notices(0)          # the newest few hundred outcomes
+        done = [x for x in notices if x.get("request") == n]
+        return {**done[0], "done": True} if done else {"request": n, "done": False}
+
     async def intake(request: Request) -> Response:
         try:
             body = await request.json()
@@ -337,8 +368,36 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         Route("/api/undo", undo, methods=["POST"]),
         Route("/api/rerate", rerate, methods=["POST"]),
         Route("/api/intake", intake, methods=["POST"]),
+        Route("/api/people", api(people_list), methods=["GET"]),
+        Route("/api/people", people_change, methods=["POST"]),
+        Route("/api/requests/{n:int}", api(request_outcome)),
     ]
     return security.Guard(Starlette(routes=routes), token, port)
+
+
+_PEOPLE_OPS = {"name": {"person", "name"}, "merge": {"person", "other"}, "split": {"person", "faces"},
+               "assign": {"face", "person"}, "not": {"face", "person"}, "forget": set()}
+
+
+def _people_request_problem(body: Any) -> str | None:
+    if not isinstance(body, dict) or body.get("op") not in _PEOPLE_OPS:
+        return f'send {{"op": one of {", ".join(sorted(_PEOPLE_OPS))}, ...}}'
+    need = _PEOPLE_OPS[body["op"]]
+    extra = set(body) - need - {"op", "name"}
+    if need - set(body) or extra:
+        return f"{body['op']} takes {', '.join(sorted(need)) or 'nothing more'}"
+    for key in ("person", "other"):
+        if key in body and not (isinstance(body[key], int) or (isinstance(body[key], str) and 0 < len(body[key]) <= 200)):
+            return f"{key} must be a person id or a name"
+    if "face" in body and (isinstance(body["face"], bool) or not isinstance(body["face"], int)):
+        return "face must be a face id"
+    if "faces" in body and (not isinstance(body["faces"], list) or not body["faces"]
+                            or not all(isinstance(f, int) and not isinstance(f, bool) for f in body["faces"])):
+        return "faces must be a list of face ids"
+    if "name" in body and body["name"] is not None and (not isinstance(body["name"], str)
+                                                          or not 0 < len(body["name"].strip()) <= 200):
+        return "name must be a non-empty text"
+    return None
 
 
 def _page() -> bytes:

@@ -73,6 +73,7 @@ function query(extra) {
   if (v.stars) q.set("stars", v.stars);
   if (v.filter) q.set("filter", v.filter);
   if (v.reason !== undefined) q.set("reason", v.reason);
+  if (v.person) q.set("person", v.person);
   for (const [k, val] of Object.entries(extra || {})) q.set(k, val);
   return q.toString();
 }
@@ -278,6 +279,9 @@ async function reload() {
 function matches(p) {
   const v = state.view;
   if (p.state === "undone") return false;
+  // Who is in a new photo is decided after it is filed: a person's view shows the
+  // photos it was loaded with (and their changes), and a reload brings the new ones.
+  if (v.person) return state.photos.has(p.id);
   if (v.stars) return p.state === "done" && !p.rejected && p.stars === v.stars;
   switch (v.filter) {
     case "rejected": return p.rejected;
@@ -1041,6 +1045,10 @@ async function main() {
   trackChrome();
   document.addEventListener("keydown", onKey);
   $("follow").addEventListener("click", () => setFollow(!state.follow));
+  $("people-button").addEventListener("click", () => showPeople($("people").hidden));
+  $("people-filter").addEventListener("click", () => {
+    state.view = {}; $("people-filter").hidden = true; paintFilters(state.counts); reload();
+  });
   $("pause").addEventListener("click", async () => {
     const want = !(state.status && state.status.paused);
     const s = await post("/api/intake", { paused: want });
@@ -1080,3 +1088,114 @@ async function main() {
 }
 
 main();
+
+
+// ---- people ------------------------------------------------------------------------
+// Faces grouped into people: name a person, merge two, split faces off, "not this person",
+// and the grid filtered to one person. Each action goes to the service like an override.
+
+const FACE_PX = 72;
+
+function faceTile(f) {
+  const t = el("button", "face-tile");
+  t.type = "button";
+  t.dataset.face = f.face_id;
+  t.title = `face ${f.face_id}${f.confirmed ? " (confirmed)" : ""}: click to select, for a split`;
+  const [x1, y1, x2, y2] = f.box;
+  const [w, h] = f.photo_size || [0, 0];
+  if (f.preview && w && h && x2 > x1) {
+    // The face cut out of the photo's small preview by CSS alone: no image is made for it.
+    const k = FACE_PX / Math.max(x2 - x1, y2 - y1);
+    t.style.backgroundImage = `url("/api/photos/${f.photo_id}/preview/s")`;
+    t.style.backgroundSize = `${w * k}px ${h * k}px`;
+    t.style.backgroundPosition = `${-x1 * k + (FACE_PX - (x2 - x1) * k) / 2}px ${-y1 * k + (FACE_PX - (y2 - y1) * k) / 2}px`;
+  }
+  if (f.confirmed) t.classList.add("confirmed");
+  t.addEventListener("click", () => t.classList.toggle("selected"));
+  const no = el("span", "not", "×");
+  no.title = "Not this person";
+  no.addEventListener("click", (e) => { e.stopPropagation(); peopleAction({ op: "not", face: f.face_id, person: t.closest(".person").dataset.person | 0 }); });
+  t.append(no);
+  return t;
+}
+
+function personRow(p, everyone) {
+  const row = el("section", "person");
+  row.dataset.person = p.person_id;
+  const head = el("div", "person-head");
+  const name = el("input", "person-name");
+  name.value = p.name || "";
+  name.placeholder = `Unnamed ${p.person_id}: type a name, Enter`;
+  name.setAttribute("aria-label", `Name of person ${p.person_id}`);
+  name.addEventListener("keydown", (e) => {
+    e.stopPropagation();
+    if (e.key === "Enter" && name.value.trim()) peopleAction({ op: "name", person: p.person_id, name: name.value.trim() });
+  });
+  const count = el("span", "muted", `${p.faces.length} face${p.faces.length === 1 ? "" : "s"}`);
+  const show = el("button", "", "Show photos");
+  show.type = "button";
+  show.addEventListener("click", () => {
+    state.view = { person: p.person_id };
+    showPeople(false);
+    $("people-filter").hidden = false;
+    $("people-filter").textContent = `Photos of ${p.name || "unnamed " + p.person_id} · clear ×`;
+    paintFilters(state.counts);
+    reload();
+  });
+  const merge = el("select", "merge");
+  merge.append(el("option", "", "Merge into…"));
+  for (const o of everyone) {
+    if (o.person_id === p.person_id) continue;
+    const opt = el("option", "", o.name || `unnamed ${o.person_id}`);
+    opt.value = o.person_id;
+    merge.append(opt);
+  }
+  merge.addEventListener("change", () => {
+    if (merge.value) peopleAction({ op: "merge", person: merge.value | 0, other: p.person_id });
+  });
+  const split = el("button", "", "Split selected");
+  split.type = "button";
+  split.addEventListener("click", () => {
+    const faces = [...row.querySelectorAll(".face-tile.selected")].map((t) => t.dataset.face | 0);
+    if (faces.length) peopleAction({ op: "split", person: p.person_id, faces });
+    else toast("Select the faces that are someone else first", true);
+  });
+  head.append(name, count, show, merge, split);
+  const faces = el("div", "person-faces");
+  for (const f of p.faces) faces.append(faceTile(f));
+  row.append(head, faces);
+  return row;
+}
+
+async function loadPeople() {
+  const box = $("people");
+  let people;
+  try { [people] = await getJSON("/api/people"); } catch (e) { return; }
+  box.textContent = "";
+  if (!people.length) {
+    box.append(el("p", "empty", "No people yet: faces are grouped once two photos show the same person."));
+    return;
+  }
+  for (const p of people) box.append(personRow(p, people));
+}
+
+function showPeople(on) {
+  $("people").hidden = !on;
+  $("grid").hidden = on;
+  $("people-button").setAttribute("aria-pressed", String(on));
+  if (on) loadPeople();
+}
+
+async function peopleAction(body) {
+  const r = await post("/api/people", body);
+  if (!r || !r.request) return;
+  for (let i = 0; i < 50; i++) {
+    await new Promise((res) => setTimeout(res, 200));
+    let n;
+    try { [n] = await getJSON(`/api/requests/${r.request}`); } catch (e) { break; }
+    if (!n.done) continue;
+    toast(n.message || (n.ok ? "done" : "refused"), !n.ok);
+    break;
+  }
+  loadPeople();
+}

@@ -1,0 +1,377 @@
+"""People: find a person's photos from one face, group the faces into people, and the
+photographer's corrections, which nothing automatic undoes.
+
+    find      a face's vector against every face's, by brute force in numpy (exact,
+              no index to build: a million faces is one matrix product)
+    group     after each batch: a new face joins a named person when the nearest of that
+              person's confirmed faces is within `people.threshold`; the rest, if large
+              and sharp enough, are grouped by average linkage (`people.group_threshold`)
+              with the suggested people already there
+    name, merge, split, not_this_person, forget
+              the photographer's actions; each face they touch is confirmed
+    write_xmp named people into the photo's sidecars (MWG regions, PersonInImage)
+
+Two faces of one photo are never one person unless the photographer says so.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from ..config import Config
+from ..store import people as store
+from . import xmp
+from .context import Library
+
+log = logging.getLogger("starsort.library")
+
+
+# ---- find -------------------------------------------------------------------------------------
+
+@dataclass
+class Match:
+    face_id: int
+    photo_id: int
+    distance: float
+
+
+def distances(vectors: store.Vectors, query: np.ndarray) -> np.ndarray:
+    """Cosine distance of every face to `query` (one vector, or several: the nearest counts)."""
+    if not len(vectors):
+        return np.zeros(0, np.float32)
+    q = np.atleast_2d(np.asarray(query, np.float32))
+    return 1.0 - (vectors.matrix @ q.T).max(axis=1)
+
+
+def find(vectors: store.Vectors, query: np.ndarray, threshold: float) -> list[Match]:
+    """Every photo with a face within `threshold` of `query`, its nearest face, closest first."""
+    d = distances(vectors, query)
+    hits = np.nonzero(d < threshold)[0]
+    best: dict[int, Match] = {}
+    for i in hits[np.argsort(d[hits], kind="stable")]:
+        pid = int(vectors.photo_ids[i])
+        if pid not in best:
+            best[pid] = Match(int(vectors.face_ids[i]), pid, float(d[i]))
+    return sorted(best.values(), key=lambda m: m.distance)
+
+
+def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
+    """The vectors of a person's confirmed faces (else all their faces)."""
+    ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ? AND confirmed = 1",
+                                    (person_id,))]
+    if not ids:
+        ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))]
+    return store.load_vectors(db, face_ids=ids).matrix
+
+
+# ---- group ------------------------------------------------------------------------------------
+
+def group(db: Database, cfg: Config, since_face: int = 0) -> dict[str, Any]:
+    """Place the faces embedded since `since_face` (all unplaced ones with 0); returns counts.
+
+    Cost: the new faces against the named people's confirmed faces and against the
+    members of suggested people, one matrix product each; the library's other faces
+    are never read.
+    """
+    p = cfg.people
+    new_ids = store.unassigned_vectors(db, p.group_min_face_px, cfg.blur.threshold, since_face)
+    if not new_ids:
+        return {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
+    new = store.load_vectors(db, face_ids=new_ids)
+    refused = store.rejected_pairs(db)
+    photo_people = _people_per_photo(db, set(new.photo_ids.tolist()))
+    counts: dict[str, Any] = {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
+
+    # 1. Named people, by their nearest confirmed face.
+    named = [(pid, v) for pid, v in _named_confirmed(db)]
+    left = []
+    for i, fid in enumerate(new.face_ids.tolist()):
+        photo = int(new.photo_ids[i])
+        best, best_d = None, p.threshold
+        for pid, mat in named:
+            if (fid, pid) in refused or pid in photo_people.get(photo, set()):
+                continue
+            dmin = float(1.0 - (mat @ new.matrix[i]).max())
+            if dmin < best_d:
+                best, best_d = pid, dmin
+        if best is None:
+            left.append(i)
+        else:
+            store.assign(db, fid, best, confirmed=False)
+            photo_people.setdefault(photo, set()).add(best)
+            counts["named"] += 1
+            counts["named_photos"].append(photo)
+
+    # 2. Average linkage among the rest and the suggested people already there.
+    if left:
+        counts_2 = _link(db, p.group_threshold, new, left, refused, photo_people)
+        counts["grouped"] += counts_2[0]
+        counts["new_people"] += counts_2[1]
+    return counts
+
+
+def _named_confirmed(db: Database) -> list[tuple[int, np.ndarray]]:
+    out = []
+    for (pid,) in db.execute("SELECT id FROM people WHERE name IS NOT NULL"):
+        mat = confirmed_vectors(db, pid)
+        if len(mat):
+            out.append((pid, mat))
+    return out
+
+
+def _people_per_photo(db: Database, photo_ids: set[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    if not photo_ids:
+        return out
+    ids = list(photo_ids)
+    for photo, person in db.execute(
+            f"SELECT f.photo_id, fp.person_id FROM faces f JOIN face_people fp ON fp.face_id = f.id"
+            f" WHERE f.photo_id IN ({','.join('?' * len(ids))})", ids):
+        out.setdefault(photo, set()).add(person)
+    return out
+
+
+def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
+          refused: set[tuple[int, int]], photo_people: dict[int, set[int]]) -> tuple[int, int]:
+    """Agglomerative average linkage. The clusters start as the suggested people already there
+    (each as its running vector sum and count: none of their faces is read) and one cluster per
+    new face; the closest pair under `threshold` merges, unless it would put two faces of one
+    photo together, a face where the photographer said it is not, or two existing people
+    together (a merge of people is the photographer's to make). The average similarity of two
+    clusters is sum_a . sum_b / (n_a n_b), so a merge is two additions."""
+    ids, old_sums, old_n = store.sums(db, unnamed_only=True)
+    k_old = len(ids)
+    sums = np.concatenate([old_sums, new.matrix[left].astype(np.float64)]) if k_old else \
+        new.matrix[left].astype(np.float64)
+    sizes = np.concatenate([old_n, np.ones(len(left))])
+    person: list[int | None] = [int(x) for x in ids] + [None] * len(left)
+    members: list[list[int]] = [[] for _ in range(k_old)] + [[i] for i in left]
+    photos: list[set[int] | None] = [None] * k_old + [{int(new.photo_ids[i])} for i in left]
+    alive = np.ones(len(sums), bool)
+    blocked: set[tuple[int, int]] = set()
+
+    def conflict(a: int, b: int) -> bool:
+        """Whether clusters a and b may not merge; b may be an existing person."""
+        if person[a] is not None and person[b] is not None:
+            return True
+        old = a if person[a] is not None else b if person[b] is not None else None
+        newer = b if old == a else a
+        if old is None:
+            return bool(photos[a] & photos[b])
+        pid = person[old]
+        if any((int(new.face_ids[i]), pid) in refused for i in members[newer]):
+            return True
+        if any(pid in photo_people.get(ph, set()) for ph in photos[newer]):
+            return True
+        return store.has_face_in(db, pid, photos[newer])
+
+    while True:
+        movable = [k for k in np.nonzero(alive)[0] if members[k] and person[k] is None]
+        if not movable:
+            break
+        live = np.nonzero(alive)[0]
+        sim = (sums[movable] @ sums[live].T) / np.outer(sizes[movable], sizes[live])
+        dist = 1.0 - sim
+        best = None
+        for a_pos, a in enumerate(movable):
+            for b_pos in np.argsort(dist[a_pos]):
+                b = int(live[b_pos])
+                if b == a or (a, b) in blocked:
+                    continue
+                if dist[a_pos, b_pos] >= threshold:
+                    break
+                if conflict(a, b):
+                    blocked.add((a, b))
+                    continue
+                if best is None or dist[a_pos, b_pos] < best[0]:
+                    best = (dist[a_pos, b_pos], a, b)
+                break
+        if best is None:
+            break
+        _, a, b = best
+        if person[a] is not None:        # keep the existing person's cluster
+            a, b = b, a
+        sums[b] += sums[a]
+        sizes[b] += sizes[a]
+        members[b] += members[a]
+        if photos[b] is not None:
+            photos[b] |= photos[a]
+        else:
+            for ph in photos[a]:
+                photo_people.setdefault(ph, set()).add(person[b])
+        alive[a] = False
+        blocked = {(x, y) for x, y in blocked if b not in (x, y)}
+    grouped = new_people = 0
+    for k in np.nonzero(alive)[0]:
+        if not members[k]:
+            continue
+        if person[k] is None:
+            # A face alone is a person of one (not listed as a suggestion until a second face
+            # joins): kept as its sum, so a later face of the same person finds it.
+            person[k] = store.new_person(db)
+            new_people += 1
+        for i in members[k]:
+            store.assign(db, int(new.face_ids[i]), person[k], confirmed=False)
+            grouped += 1
+    return grouped, new_people
+
+
+def group_new(lib: Library, since: int) -> tuple[dict[str, Any], int]:
+    """The service's step after a batch: group the faces embedded after face `since`;
+    returns the counts and the newest face id seen (the next call's `since`)."""
+    cfg = lib.cfg
+
+    def do(db: Database) -> tuple[dict, int]:
+        top = db.execute("SELECT max(face_id) FROM face_vectors").fetchone()[0] or 0
+        return group(db, cfg, since_face=since), top
+    out, top = lib.call(do)
+    if out["named_photos"]:
+        write_xmp(lib, sorted(set(out["named_photos"])))
+    if out["named"] or out["grouped"]:
+        log.info("people: %d face(s) joined named people, %d grouped (%d new suggested people)",
+                 out["named"], out["grouped"], out["new_people"])
+    return out, top
+
+
+# ---- the photographer's actions ---------------------------------------------------------------
+
+class Refused(ValueError):
+    """An action that cannot be carried out as asked (a name taken, a person unknown)."""
+
+
+def _person_id(db: Database, ref: str | int) -> int:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        row = store.person(db, int(ref))
+    else:
+        row = store.person_by_name(db, str(ref))
+    if row is None:
+        raise Refused(f"no person {ref!r} (see `starsort people list`)")
+    return row["id"]
+
+
+def name(lib: Library, ref: str | int, new_name: str) -> dict:
+    """Name a person (suggested or named); their faces become confirmed."""
+    new_name = new_name.strip()
+    if not new_name:
+        raise Refused("a name cannot be empty")
+
+    def do(db: Database) -> tuple[int, list[int]]:
+        pid = _person_id(db, ref)
+        other = store.person_by_name(db, new_name)
+        if other is not None and other["id"] != pid:
+            raise Refused(f"{new_name!r} is already person {other['id']}: merge them instead")
+        store.rename(db, pid, new_name)
+        store.confirm_all(db, pid)
+        return pid, store.photos_of(db, pid)
+    pid, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return {"person_id": pid, "name": new_name, "photos": len(photos)}
+
+
+def merge(lib: Library, into: str | int, other: str | int) -> dict:
+    """Every face of `other` becomes `into`'s (confirmed); `other` is gone."""
+    def do(db: Database) -> tuple[int, list[int]]:
+        a, b = _person_id(db, into), _person_id(db, other)
+        if a == b:
+            raise Refused("a person cannot be merged with themselves")
+        rows = store.person(db, a), store.person(db, b)
+        photos = sorted(set(store.photos_of(db, a)) | set(store.photos_of(db, b)))
+        store.move_faces(db, b, a)
+        store.confirm_all(db, a)
+        if rows[0]["name"] is None and rows[1]["name"] is not None:
+            name_b = rows[1]["name"]
+            store.delete_person(db, b)
+            store.rename(db, a, name_b)
+        else:
+            store.delete_person(db, b)
+        return a, photos
+    pid, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return {"person_id": pid, "photos": len(photos)}
+
+
+def split(lib: Library, ref: str | int, face_ids: list[int], new_name: str | None = None) -> dict:
+    """The given faces of a person become a new person (confirmed), named if a name is given."""
+    def do(db: Database) -> tuple[int, list[int]]:
+        pid = _person_id(db, ref)
+        mine = {r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (pid,))}
+        stray = [f for f in face_ids if f not in mine]
+        if stray or not face_ids:
+            raise Refused(f"faces {stray or face_ids} are not person {pid}'s")
+        if new_name and store.person_by_name(db, new_name):
+            raise Refused(f"{new_name!r} is already a person")
+        new = store.new_person(db, new_name or None)
+        for f in face_ids:
+            store.assign(db, f, new, confirmed=True)
+            store.not_person(db, f, pid)
+        photos = [r[0] for r in db.execute(
+            f"SELECT DISTINCT photo_id FROM faces WHERE id IN ({','.join('?' * len(face_ids))})", face_ids)]
+        return new, photos
+    pid, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return {"person_id": pid, "faces": len(face_ids)}
+
+
+def assign_face(lib: Library, face_id: int, ref: str | int) -> dict:
+    """The photographer puts one face in a person (confirmed)."""
+    def do(db: Database) -> tuple[int, list[int]]:
+        pid = _person_id(db, ref)
+        photo = db.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+        if photo is None:
+            raise Refused(f"no face {face_id}")
+        store.assign(db, face_id, pid, confirmed=True)
+        return pid, [photo[0]]
+    pid, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return {"person_id": pid, "face_id": face_id}
+
+
+def not_this_person(lib: Library, face_id: int, ref: str | int) -> dict:
+    """The face is not that person: taken out, and never put back there automatically."""
+    def do(db: Database) -> tuple[int, list[int]]:
+        pid = _person_id(db, ref)
+        photo = db.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+        if photo is None:
+            raise Refused(f"no face {face_id}")
+        store.not_person(db, face_id, pid)
+        store.drop_empty_people(db)
+        return pid, [photo[0]]
+    pid, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return {"person_id": pid, "face_id": face_id}
+
+
+def forget(lib: Library) -> int:
+    """Every face vector, person and assignment deleted; the XMP names starsort wrote removed."""
+    def do(db: Database) -> tuple[int, list[int]]:
+        photos = [r[0] for r in db.execute(
+            "SELECT DISTINCT f.photo_id FROM face_people fp JOIN faces f ON f.id = fp.face_id"
+            " JOIN people pe ON pe.id = fp.person_id WHERE pe.name IS NOT NULL")]
+        return store.forget_all(db), photos
+    n, photos = lib.call(do)
+    write_xmp(lib, photos)
+    return n
+
+
+# ---- XMP ----------------------------------------------------------------------------------------
+
+def write_xmp(lib: Library, photo_ids: list[int]) -> None:
+    """Rewrite the named people into each photo's sidecars (and its pair's)."""
+    if not lib.cfg.xmp.enabled:
+        return
+    for pid in photo_ids:
+        row = lib.photo(pid)
+        if row is None or row["state"] != "done" or not row["width"] or not row["height"]:
+            continue
+        named = lib.call(lambda db, p=pid: store.named_people_in(db, p))
+        files = [f for f in (row["current_path"], row.get("pair_path")) if f]
+        for f in files:
+            try:
+                xmp.write_people(Path(f), named, (row["width"], row["height"]), lib.cfg.xmp.sidecar_naming)
+            except (xmp.XmpError, OSError, ValueError) as e:
+                lib.event("WARNING", f"could not write the people of {f} into its XMP: {e}")

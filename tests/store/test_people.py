@@ -1,0 +1,48 @@
+"""People in the database: each person's running vector sum always equals the sum of their faces'."""
+from __future__ import annotations
+
+import numpy as np
+
+from starsort.store import people, photos
+
+RNG = np.random.default_rng(3)
+
+
+def _face(db, photo_id: int) -> tuple[int, np.ndarray]:
+    fid = db.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2) VALUES (?, 0, 0, 100, 100)",
+                     (photo_id,)).lastrowid
+    v = RNG.normal(size=128).astype(np.float32)
+    v /= np.linalg.norm(v)
+    people.add_vector(db, fid, "test", v.astype("<f4").tobytes())
+    return fid, v
+
+
+def _check(db) -> None:
+    for pid, vsum, n in db.execute("SELECT id, vsum, n FROM people").fetchall():
+        members = [people._vector(db, f) for (f,) in db.execute(
+            "SELECT face_id FROM face_people WHERE person_id = ?", (pid,))]
+        assert n == len(members)
+        if members:
+            assert np.allclose(np.frombuffer(vsum, "<f8"), np.sum(members, axis=0), atol=1e-5)
+
+
+def test_a_persons_vector_sum_follows_every_assignment_merge_and_removal(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/A.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    faces = [_face(db, pid)[0] for _ in range(6)]
+    a, b = people.new_person(db), people.new_person(db, "Bea")
+    for f in faces[:3]:
+        people.assign(db, f, a, confirmed=False)
+    for f in faces[3:]:
+        people.assign(db, f, b, confirmed=True)
+    _check(db)
+    people.assign(db, faces[0], b, confirmed=True)        # moved between people
+    people.unassign(db, faces[1])
+    people.not_person(db, faces[3], b)
+    _check(db)
+    people.move_faces(db, a, b)                           # a merge
+    _check(db)
+    assert db.execute("SELECT n FROM people WHERE id = ?", (a,)).fetchone()[0] == 0
+    people.forget_faces_of(db, pid)                       # the photo analysed again
+    _check(db)
+    assert db.execute("SELECT count(*) FROM face_people").fetchone()[0] == 0
