@@ -51,11 +51,13 @@ test-fast: install
 # compare_report.py (two revisions' decisions on the same photos). Then the
 # review page: a 10,000-photo grid in Chromium, thumbnails, filed -> visible,
 # its memory, and analysis throughput with and without its previews
-# (bench/bench_review.py, bench/review-results.md).
+# (bench/bench_review.py, bench/review-results.md). Then people: embedding per
+# face, find among 100k and 1M faces, grouping a batch (bench/bench_people.py).
 bench: install
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_review.py
+	$(BIN)/python bench/bench_people.py
 
 # Ratings and bursts measured through the real pipeline (`starsort run --once`, then the
 # report) on labelled sets built from ../shared/data (else tests/data): figures per blur kind
@@ -64,6 +66,7 @@ bench: install
 # constants come from (tuning part only).
 quality: install
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/people_quality.py
 
 # Regenerate config/example.yaml from the schema (a test checks it is in step).
 example: install

@@ -84,7 +84,7 @@ def bench_group(existing: int, rng: np.random.Generator) -> float:
 
     from starsort.config import Config
     from starsort.library import people
-    from starsort.store import migrations
+    from starsort.store.migrations import migrations
     from starsort.store import people as store
     cfg = Config()
     db = Database(sqlite3.connect(":memory:", isolation_level=None))

@@ -138,86 +138,64 @@ def _people_per_photo(db: Database, photo_ids: set[int]) -> dict[int, set[int]]:
 
 def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
           refused: set[tuple[int, int]], photo_people: dict[int, set[int]]) -> tuple[int, int]:
-    """Agglomerative average linkage. The clusters start as the suggested people already there
-    (each as its running vector sum and count: none of their faces is read) and one cluster per
-    new face; the closest pair under `threshold` merges, unless it would put two faces of one
-    photo together, a face where the photographer said it is not, or two existing people
-    together (a merge of people is the photographer's to make). The average similarity of two
-    clusters is sum_a . sum_b / (n_a n_b), so a merge is two additions."""
+    """Average linkage, in two steps. First the new faces among themselves: the closest two
+    clusters under `threshold` merge, unless that would put two faces of one photo together.
+    Then each resulting cluster joins the suggested person it is closest to on average, if
+    under `threshold` and allowed (no face of the same photo, no "not this person"), or
+    becomes a suggested person of its own (a face alone too: a later face of the same person
+    finds it). The average similarity of two clusters is sum_a . sum_b / (n_a n_b), and each
+    person keeps a running sum: step two is one matrix product against the people, and no
+    face of theirs is read."""
+    # Step 1: among the new faces (a batch: tens of faces).
+    sums = new.matrix[left].astype(np.float64)
+    sizes = np.ones(len(left))
+    members = [[i] for i in left]
+    photos = [{int(new.photo_ids[i])} for i in left]
+    alive = np.ones(len(left), bool)
+    while alive.sum() > 1:
+        idx = np.nonzero(alive)[0]
+        dist = 1.0 - (sums[idx] @ sums[idx].T) / np.outer(sizes[idx], sizes[idx])
+        np.fill_diagonal(dist, np.inf)
+        for a_pos, b_pos in zip(*np.where(np.triu(np.ones_like(dist, bool), 1))):
+            if photos[idx[a_pos]] & photos[idx[b_pos]]:
+                dist[a_pos, b_pos] = dist[b_pos, a_pos] = np.inf
+        a_pos, b_pos = np.unravel_index(np.argmin(dist), dist.shape)
+        if dist[a_pos, b_pos] >= threshold:
+            break
+        a, b = idx[a_pos], idx[b_pos]
+        sums[a] += sums[b]
+        sizes[a] += sizes[b]
+        members[a] += members[b]
+        photos[a] |= photos[b]
+        alive[b] = False
+    clusters = [k for k in np.nonzero(alive)[0]]
+
+    # Step 2: each cluster against the suggested people, by their running sums.
     ids, old_sums, old_n = store.sums(db, unnamed_only=True)
-    k_old = len(ids)
-    sums = np.concatenate([old_sums, new.matrix[left].astype(np.float64)]) if k_old else \
-        new.matrix[left].astype(np.float64)
-    sizes = np.concatenate([old_n, np.ones(len(left))])
-    person: list[int | None] = [int(x) for x in ids] + [None] * len(left)
-    members: list[list[int]] = [[] for _ in range(k_old)] + [[i] for i in left]
-    photos: list[set[int] | None] = [None] * k_old + [{int(new.photo_ids[i])} for i in left]
-    alive = np.ones(len(sums), bool)
-    blocked: set[tuple[int, int]] = set()
-
-    def conflict(a: int, b: int) -> bool:
-        """Whether clusters a and b may not merge; b may be an existing person."""
-        if person[a] is not None and person[b] is not None:
-            return True
-        old = a if person[a] is not None else b if person[b] is not None else None
-        newer = b if old == a else a
-        if old is None:
-            return bool(photos[a] & photos[b])
-        pid = person[old]
-        if any((int(new.face_ids[i]), pid) in refused for i in members[newer]):
-            return True
-        if any(pid in photo_people.get(ph, set()) for ph in photos[newer]):
-            return True
-        return store.has_face_in(db, pid, photos[newer])
-
-    while True:
-        movable = [k for k in np.nonzero(alive)[0] if members[k] and person[k] is None]
-        if not movable:
-            break
-        live = np.nonzero(alive)[0]
-        sim = (sums[movable] @ sums[live].T) / np.outer(sizes[movable], sizes[live])
-        dist = 1.0 - sim
-        best = None
-        for a_pos, a in enumerate(movable):
-            for b_pos in np.argsort(dist[a_pos]):
-                b = int(live[b_pos])
-                if b == a or (a, b) in blocked:
-                    continue
-                if dist[a_pos, b_pos] >= threshold:
-                    break
-                if conflict(a, b):
-                    blocked.add((a, b))
-                    continue
-                if best is None or dist[a_pos, b_pos] < best[0]:
-                    best = (dist[a_pos, b_pos], a, b)
-                break
-        if best is None:
-            break
-        _, a, b = best
-        if person[a] is not None:        # keep the existing person's cluster
-            a, b = b, a
-        sums[b] += sums[a]
-        sizes[b] += sizes[a]
-        members[b] += members[a]
-        if photos[b] is not None:
-            photos[b] |= photos[a]
-        else:
-            for ph in photos[a]:
-                photo_people.setdefault(ph, set()).add(person[b])
-        alive[a] = False
-        blocked = {(x, y) for x, y in blocked if b not in (x, y)}
     grouped = new_people = 0
-    for k in np.nonzero(alive)[0]:
-        if not members[k]:
-            continue
-        if person[k] is None:
-            # A face alone is a person of one (not listed as a suggestion until a second face
-            # joins): kept as its sum, so a later face of the same person finds it.
-            person[k] = store.new_person(db)
+    if len(ids):
+        sim = (sums[clusters] @ old_sums.T) / np.outer(sizes[clusters], old_n)
+    for row, k in enumerate(clusters):
+        target = None
+        if len(ids):
+            near = np.nonzero(1.0 - sim[row] < threshold)[0]
+            for j in near[np.argsort(-sim[row][near])]:
+                pid = int(ids[j])
+                faces = [int(new.face_ids[i]) for i in members[k]]
+                if any((f, pid) in refused for f in faces):
+                    continue
+                if any(pid in photo_people.get(ph, set()) for ph in photos[k]) or store.has_face_in(db, pid, photos[k]):
+                    continue
+                target = pid
+                break
+        if target is None:
+            target = store.new_person(db)
             new_people += 1
         for i in members[k]:
-            store.assign(db, int(new.face_ids[i]), person[k], confirmed=False)
+            store.assign(db, int(new.face_ids[i]), target, confirmed=False)
             grouped += 1
+        for ph in photos[k]:
+            photo_people.setdefault(ph, set()).add(target)
     return grouped, new_people
 
 
