@@ -46,3 +46,16 @@ def test_a_persons_vector_sum_follows_every_assignment_merge_and_removal(fresh_d
     people.forget_faces_of(db, pid)                       # the photo analysed again
     _check(db)
     assert db.execute("SELECT count(*) FROM face_people").fetchone()[0] == 0
+
+
+def test_the_vector_cache_appends_new_faces_and_reloads_after_a_deletion(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/B.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    cache = people.VectorCache()
+    first = [_face(db, pid)[0] for _ in range(3)]
+    assert list(cache.current(db).face_ids) == first
+    more = [_face(db, pid)[0] for _ in range(2)]
+    assert list(cache.current(db).face_ids) == first + more
+    db.execute("DELETE FROM face_vectors WHERE face_id = ?", (first[1],))
+    v = cache.current(db)
+    assert list(v.face_ids) == [first[0], first[2], *more] and v.matrix.shape == (4, 128)

@@ -196,3 +196,26 @@ def test_the_page_itself_is_served_only_from_files_in_the_package(page):
     assert c.get("/static/index.html").status_code == 404
 
 
+
+
+def test_people_find_answers_from_the_vectors_and_refuses_anything_but_vectors_and_a_threshold(page, lib, folders):
+    import numpy as np
+
+    from starsort.store import people as people_store
+    from ..helpers import filed
+    photo = filed(lib, folders, "P1", pair=False, scores=[50.0])
+    [face] = [r[0] for r in lib.call(lambda db: db.execute("SELECT id FROM faces WHERE photo_id = ?",
+                                                           (photo,)).fetchall())]
+    v = np.zeros(128, np.float32)
+    v[3] = 1.0
+    lib.call(lambda db: people_store.add_vector(db, face, "test", v.astype("<f4").tobytes()))
+    c = page.signed_in()
+    r = page.post("/api/people/find", {"vectors": [v.tolist()], "threshold": 0.5})
+    assert r.status_code == 200 and r.json() == [{"face_id": face, "photo_id": photo, "distance": 0.0}]
+    far = np.zeros(128, np.float32)
+    far[4] = 1.0
+    assert page.post("/api/people/find", {"vectors": [far.tolist()], "threshold": 0.5}).json() == []
+    for bad in ({"vectors": [[1.0] * 127], "threshold": 0.5}, {"vectors": [v.tolist()], "threshold": "x"},
+                {"vectors": "/etc/passwd", "threshold": 0.5}, {"vectors": [["a"] * 128], "threshold": 0.5}):
+        assert page.post("/api/people/find", bad).status_code == 400, bad
+    assert c.get("/api/people/find").status_code == 405

@@ -58,11 +58,28 @@ def _reference(cfg, ref: Path | None, person: str | None, face: int | None):
 
 
 def _matches(cfg, query, threshold: float):
+    """The photos matching `query`: searched by the running service, which keeps the library's
+    vectors in memory, else read from the database here."""
+    import numpy as np
+
     from ..library import people as lp
     from ..store import people as store
     db = open_readonly(cfg)
-    vectors = store.load_vectors(db)
-    return db, lp.find(vectors, query, threshold)
+    from .review import running_page
+    port = running_page(cfg)
+    if port:
+        from ..web.security import load_token
+        token = load_token(cfg.database, create=False)
+        body = json.dumps({"vectors": np.atleast_2d(np.asarray(query, np.float32)).tolist(),
+                           "threshold": threshold}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/people/find", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return db, [lp.Match(m["face_id"], m["photo_id"], m["distance"]) for m in json.load(r)]
+        except (urllib.error.URLError, OSError):
+            pass                      # the service went away: search here
+    return db, lp.find(store.load_vectors(db), query, threshold)
 
 
 @people.command("find")

@@ -36,11 +36,41 @@ def add_vector(db: Database, face_id: int, model: str, vector: bytes) -> None:
                (face_id, model, vector))
 
 
-def load_vectors(db: Database, model: str | None = None, face_ids: Iterable[int] | None = None) -> Vectors:
-    """The library's face vectors (of one model, or of the given faces) as a matrix."""
+class VectorCache:
+    """The library's face vectors as one matrix, kept in memory by a long-lived reader (the
+    review page's server, for `people find` while the service runs) and brought up to date
+    before each query: new faces are appended (a read of the rows after the last face id);
+    a deletion (a photo analysed again, `people forget`) makes it read everything again."""
+
+    def __init__(self) -> None:
+        self.vectors = Vectors(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, DIMS), np.float32))
+
+    def current(self, db: Database) -> Vectors:
+        count, top = db.execute("SELECT count(*), coalesce(max(face_id), 0) FROM face_vectors").fetchone()
+        v = self.vectors
+        last = int(v.face_ids[-1]) if len(v) else 0
+        if count == len(v) and top == last:
+            return v
+        if top > last and count - len(v) == db.execute("SELECT count(*) FROM face_vectors WHERE face_id > ?",
+                                                        (last,)).fetchone()[0]:
+            more = load_vectors(db, after=last)
+            self.vectors = Vectors(np.concatenate([v.face_ids, more.face_ids]),
+                                   np.concatenate([v.photo_ids, more.photo_ids]),
+                                   np.concatenate([v.matrix, more.matrix]))
+        else:
+            self.vectors = load_vectors(db)
+        return self.vectors
+
+
+def load_vectors(db: Database, model: str | None = None, face_ids: Iterable[int] | None = None,
+                 after: int | None = None) -> Vectors:
+    """The library's face vectors (of one model, of the given faces, or after a face id) as a matrix."""
     sql = ("SELECT v.face_id, f.photo_id, v.vector FROM face_vectors v JOIN faces f ON f.id = v.face_id")
     args: list[Any] = []
     where = []
+    if after is not None:
+        where.append("v.face_id > ?")
+        args.append(after)
     if model is not None:
         where.append("v.model = ?")
         args.append(model)

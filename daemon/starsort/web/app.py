@@ -14,6 +14,7 @@
     POST /api/intake                         {"paused": true|false[, "by": "tray"]}: pause or resume intake
     GET  /api/people                         every person with their faces (ids and boxes)
     POST /api/people                         {"op": "name"|"merge"|"split"|"assign"|"not"|"forget", ...}
+    POST /api/people/find                    {"vectors": [[128 numbers]], "threshold": T}: the faces within T
     GET  /api/requests/N                     how request N went: {"done": false} until it has
 
 Every POST answers 202: the service's deciding thread carries it out (moving
@@ -295,6 +296,41 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
                 f.pop("path", None)            # ids, never paths
         return out
 
+    vector_cache = None
+    cache_lock = threading.Lock()
+
+    async def people_find(request: Request) -> Response:
+        """The running service's search: the caller embedded its reference face; the library's
+        vectors are this process's in-memory matrix, brought up to date, and searched exactly."""
+        nonlocal vector_cache
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        vecs = body.get("vectors") if isinstance(body, dict) else None
+        t = body.get("threshold") if isinstance(body, dict) else None
+        if (not isinstance(vecs, list) or not vecs or len(vecs) > 10_000
+                or not all(isinstance(v, list) and len(v) == 128 for v in vecs)
+                or not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < 2):
+            return JSONResponse({"error": 'send {"vectors": [[128 numbers], ...], "threshold": T}'},
+                                status_code=400)
+        from ..library import people as lp
+        from ..store import people as people_store
+
+        def search() -> list[dict]:
+            nonlocal vector_cache
+            import numpy as np
+            with cache_lock:
+                if vector_cache is None:
+                    vector_cache = people_store.VectorCache()
+                current = vector_cache.current(readers.db())
+            found = lp.find(current, np.asarray(vecs, np.float32), float(t))
+            return [{"face_id": m.face_id, "photo_id": m.photo_id, "distance": round(m.distance, 4)} for m in found]
+        try:
+            return JSONResponse(await asyncio.to_thread(search))
+        except (TypeError, ValueError):
+            return JSONResponse({"error": "vectors must hold numbers"}, status_code=400)
+
     def request_outcome(request: Request) -> Any:
         _only(request, set())
         n = request.path_params["n"]
@@ -370,6 +406,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
         Route("/api/intake", intake, methods=["POST"]),
         Route("/api/people", api(people_list), methods=["GET"]),
         Route("/api/people", people_change, methods=["POST"]),
+        Route("/api/people/find", people_find, methods=["POST"]),
         Route("/api/requests/{n:int}", api(request_outcome)),
     ]
     return security.Guard(Starlette(routes=routes), token, port)
