@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install install-tray run test test-fast faults bench quality example install-service uninstall-service clean
+.PHONY: install install-tray install-cluster run test test-fast faults bench quality example install-service uninstall-service clean
 
 install: $(STAMP)
 
@@ -53,11 +53,14 @@ test-fast: install
 # its memory, and analysis throughput with and without its previews
 # (bench/bench_review.py, bench/review-results.md). Then people: embedding per
 # face, find among 100k and 1M faces, grouping a batch (bench/bench_people.py).
+# Then `sort` on Dask against the local pool, and the coordinator's ceiling
+# (bench/bench_dask.py, bench/dask-results.md).
 bench: install
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_review.py
 	$(BIN)/python bench/bench_people.py
+	$(BIN)/python bench/bench_dask.py
 
 # Ratings and bursts measured through the real pipeline (`starsort run --once`, then the
 # report) on labelled sets built from ../shared/data (else tests/data): figures per blur kind
@@ -76,6 +79,12 @@ example: install
 # with the system headers it needs; says what it installs). See scripts/install-tray.sh.
 install-tray: install
 	sh scripts/install-tray.sh $(VENV)
+
+# `starsort sort --scheduler`: Dask's distributed scheduler, on the coordinator and on
+# every worker machine (README.md, "Many machines").
+install-cluster: install
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	@echo "installed dask[distributed]: $(BIN)/dask scheduler, $(BIN)/dask worker"
 
 # Put `starsort` on the PATH the service files use (~/.local/bin/starsort), and the
 # service and tray files where the platform's service manager and session look:

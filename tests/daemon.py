@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Variables the fault tests set to steer the daemon; a run starts without any it did not ask for.
 TEST_VARIABLES = ("STARSORT_CRASH_AT", "STARSORT_FAIL_AT", "STARSORT_CRASH_TRACE", "STARSORT_TEST_ANALYSER",
+                  "STARSORT_CLUSTER_DOUBLE",
                   "STARSORT_FAKE_DELAY")
 
 

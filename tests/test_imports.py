@@ -32,9 +32,10 @@ ALLOWED = {
     "intake": {"intake", "library", "store", "analysis"},
     "pipeline": {"analysis", "library", "store"},
     "web": {"web", "store", "analysis"},
-    "service": {"service", "pipeline", "intake", "library", "store", "analysis", "web"},
     "tray": {"tray"},
-    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis", "web", "tray"},
+    "cluster": {"cluster", "analysis", "pipeline"},
+    "service": {"service", "pipeline", "intake", "library", "store", "analysis", "web", "cluster"},
+    "cli": {"cli", "service", "pipeline", "intake", "library", "store", "analysis", "web", "tray", "cluster"},
 }
 SHARED = {"config", "paths", "crashpoints", "pause", "__init__", "__main__"}
 TORCH = {"torch", "torchvision", "facenet_pytorch"}

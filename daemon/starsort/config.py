@@ -236,6 +236,29 @@ class ReviewConfig(Section):
         return paths.expand(v)
 
 
+class SortConfig(Section):
+    scheduler: str | None = Field(
+        None, description="`starsort sort` only: a Dask scheduler (tcp://HOST:8786) whose workers analyse the "
+        "photos; this machine keeps the database, bursts, filing and XMP. Empty: analyse here. The service "
+        "(`starsort run`) always analyses here. Needs `pip install 'starsort[cluster]'` on every machine.")
+    path_map: list[str] = Field(
+        default_factory=list,
+        description="Where the workers see this machine's folders, as THIS_PATH=WORKER_PATH "
+        "(e.g. /mnt/nas=/Volumes/nas), when they mount the shared photos elsewhere.")
+    max_in_flight: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Most photos out at the workers at once; empty: twice the workers' threads.")
+
+    @field_validator("path_map")
+    @classmethod
+    def _maps(cls, v: list[str]) -> list[str]:
+        for item in v:
+            src, sep, dst = item.partition("=")
+            if not sep or not src.startswith("/") or not dst.startswith("/"):
+                raise ValueError(f"{item!r} is not THIS_PATH=WORKER_PATH with both absolute")
+        return v
+
+
 class PeopleConfig(Section):
     enabled: bool = Field(
         True, description="Embed every face (SFace, in the analysis workers) so `starsort people find` and "
@@ -299,6 +322,8 @@ class Config(Section):
                                          description="Duplicate photos across the library.")
     review: ReviewConfig = Field(default_factory=ReviewConfig,
                                  description="The review page: every decision with its evidence, overruled with one key.")
+    sort: SortConfig = Field(default_factory=SortConfig,
+                             description="`starsort sort` across machines, on a Dask cluster.")
     people: PeopleConfig = Field(default_factory=PeopleConfig,
                                  description="Who is in each photo: face embeddings, search, people.")
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig,

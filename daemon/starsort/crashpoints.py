@@ -26,6 +26,8 @@ Variables, read once when this module is imported (so at process start):
                                      that does not stop)
     STARSORT_CRASH_TRACE=<file>      append each step's name to the file, so a
                                      test can count the calls before choosing n
+    STARSORT_CLUSTER_DOUBLE=<seconds>  Dask workers answer with a fast analysis
+                                     double taking that long (cluster/task.py)
     STARSORT_TEST_ANALYSER=<module>:<function>
                                      the analysis worker's main function
                                      (worker.Pool's `serve`); tests use a fast
@@ -80,6 +82,13 @@ def hit(step: str) -> None:
         os._exit(137)
     if _hang == step:
         threading.Event().wait()
+
+
+def cluster_double() -> float | None:
+    """STARSORT_CLUSTER_DOUBLE=<seconds>: Dask workers answer with a fast analysis double that
+    takes that long (benchmarks of the coordinator, cluster fault tests); unset: the real one."""
+    v = os.environ.get("STARSORT_CLUSTER_DOUBLE")
+    return float(v) if v else None
 
 
 def test_analyser():

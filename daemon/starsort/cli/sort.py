@@ -145,8 +145,12 @@ def run_started_at() -> float:
               "instead of the config's.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.option("--verbose", "-v", is_flag=True, help="Log each step, as the service does.")
+@click.option("--scheduler", help="Analyse on this Dask cluster (tcp://HOST:8786); this machine files. "
+              "Default: the config's sort.scheduler, else here.")
+@click.option("--path-map", "path_maps", multiple=True, metavar="THIS_PATH=WORKER_PATH",
+              help="Where the workers see this machine's folders (repeat for several).")
 def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool, library: Path | None,
-             config_path: Path | None, verbose: bool) -> None:
+             config_path: Path | None, verbose: bool, scheduler: str | None, path_maps: tuple[str, ...]) -> None:
     """Sort an existing folder once, without the service: the same pipeline and database.
 
     The config's mode applies (move, copy or rate-in-place). A RAW+JPEG pair
@@ -156,6 +160,20 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
     """
     cfg, source = load(config_path)
     cfg = sort_config(cfg, src, library)
+    if path_maps:
+        try:
+            cfg = cfg.model_copy(update={"sort": cfg.sort.model_validate({**cfg.sort.model_dump(),
+                                                                          "path_map": list(path_maps)})})
+        except ValueError as e:
+            raise click.BadParameter(str(e).splitlines()[-1], param_hint="--path-map") from None
+    scheduler = scheduler or cfg.sort.scheduler
+    if scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            click.echo("starsort sort: --scheduler needs Dask: pip install 'starsort[cluster]'"
+                       " (or `make install-cluster`)", err=True)
+            sys.exit(2)
     problems = config_mod.overlap_problems(cfg.inboxes, cfg.library)
     if problems:
         for line in problems:
@@ -172,16 +190,28 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
     from ..service import Service
     service = Service(cfg, source, once=True)
     service.scope = os.path.join(str(cfg.inboxes[0]), "")
+    service.cluster = scheduler
     if sample is not None:
         service.only = sel.paths
     tty = sys.stdout.isatty()
-    bar = click.progressbar(length=total, label="sorting", show_pos=True, file=sys.stdout) if tty else None
+    bar = click.progressbar(length=total, label="sorting", show_pos=True, file=sys.stdout,
+                            item_show_func=lambda s: s) if tty else None
     finished: list[dict] = []
+    t_first: list[float] = []
+
+    def speed() -> str:
+        if not t_first:
+            t_first.append(time.monotonic())
+            return ""
+        rate = (len(finished) - 1) / max(1e-6, time.monotonic() - t_first[0])
+        pool = service.pool
+        workers = f" · {pool.workers_in_use()} worker(s)" if scheduler and hasattr(pool, "workers_in_use") else ""
+        return f"{rate:.1f} photos/s{workers}"
 
     def on_photo(row: dict) -> None:
         finished.append(row)
         if bar is not None:
-            bar.update(1)
+            bar.update(1, speed())
         else:
             what = (stars_text(row["stars"]) if row["state"] == "done"
                     else "a copy of a photo already filed" if row["state"] == "duplicate"
@@ -195,6 +225,12 @@ def sort_cmd(src: Path, sample: int | None, seed: int | None, convert_jpeg: bool
     watcher_thread = watch_progress(cfg.database, started, stop, on_photo)
     try:
         code = service.run()
+    except RuntimeError as e:
+        if not scheduler:
+            logging.getLogger("starsort").exception("sort stopped on an unexpected error")
+        else:
+            click.echo(f"\nstarsort sort: {e}", err=True)
+        code = 1
     except Exception:
         logging.getLogger("starsort").exception("sort stopped on an unexpected error")
         code = 1

@@ -105,6 +105,8 @@ class Service:
         self.library = Path(cfg.library)
         # `starsort sort --sample`: only these paths are taken from the inbox.
         self.only: set[str] | None = None
+        # `starsort sort SRC --scheduler`: the analysis goes to this Dask scheduler's workers.
+        self.cluster: str | None = None
         # `starsort sort SRC`: the run touches only photos under this folder
         # (it ends with a separator); the daemon's own queue in the same
         # database is left for the daemon.
@@ -208,6 +210,15 @@ class Service:
                 log.error("cannot create %s: %s", self.library / d, e)
 
     def _pool(self) -> Pool:
+        if self.cluster is not None:
+            from ..cluster.pool import DaskPool, parse_path_map
+            s = self.cfg.sort
+            pool = DaskPool(self.cfg.model_dump_json(), self.cluster, parse_path_map(s.path_map),
+                            max_in_flight=s.max_in_flight,
+                            double=crashpoints.cluster_double())
+            log.info("analysing on the Dask cluster at %s%s", self.cluster,
+                     f" (dashboard: {pool.dashboard})" if pool.dashboard else "")
+            return pool
         if self.review_only:
             return Pool(self.cfg.model_dump_json(), 1, self.cfg.analysis.timeout_seconds,
                         stages=pipeline.PREVIEW_WORKER_STAGES)
