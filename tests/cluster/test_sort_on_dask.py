@@ -233,3 +233,18 @@ def test_a_lost_scheduler_stops_sort_clearly_and_the_next_sort_resumes_without_f
     assert sorted(files) == sorted(before)
     for name, digest in before.items():
         assert len(files[name]) == 1 and sha256(files[name][0]) == digest
+
+
+def test_a_photo_that_stops_two_workers_is_quarantined_and_the_rest_are_filed(cluster, tmp_path):
+    s = Starsort(tmp_path)
+    _variants(s.src, 3)
+    shutil.copyfile(DATA / "ivan.jpg", s.src / "CRASHES-WORKER.jpg")    # the double exits on this name
+    r = subprocess.run([sys.executable, "-m", "starsort", "sort", str(s.src), "--scheduler", cluster.scheduler_address,
+                        "--config", str(s.config)], env={**s.env, "STARSORT_CLUSTER_DOUBLE": "0"},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = _by_name(s.report())
+    assert rows["CRASHES-WORKER.jpg"]["state"] == "quarantined"
+    assert "stopped two analysis workers" in rows["CRASHES-WORKER.jpg"]["error"]
+    assert [rows[f"DSC{i:05d}.JPG"]["state"] for i in range(3)] == ["done"] * 3
+    assert (s.library / "quarantine" / "CRASHES-WORKER.jpg").exists()
