@@ -154,3 +154,14 @@ def test_a_face_seen_alone_is_found_again_by_the_next_face_of_that_person(lib, f
     assert _person_of(lib, second) == _person_of(lib, first) is not None
     [anna] = lib.call(store.listing)
     assert {f["face_id"] for f in anna["faces"]} == {first, second}
+
+
+def test_an_archive_is_grouped_a_batch_at_a_time_and_every_face_is_placed(lib, folders, monkeypatch):
+    monkeypatch.setattr(people, "BATCH", 4)
+    faces = [(_photo(lib, folders, f"{who[0].upper()}{i}", who)[0], who)
+             for i in range(5) for who in ("anna", "ben", "cleo")]
+    out, _ = people.group_new(lib, 0)
+    assert out["grouped"] == 15
+    persons = {who: {_person_of(lib, f) for f, w in faces if w == who} for who in ("anna", "ben", "cleo")}
+    assert all(len(p) == 1 and None not in p for p in persons.values()), persons
+    assert len(set().union(*persons.values())) == 3

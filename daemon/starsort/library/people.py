@@ -71,6 +71,10 @@ def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
 
 # ---- group ------------------------------------------------------------------------------------
 
+# New faces placed per call: the first step compares them with each other (a BATCH x BATCH
+# matrix), so a sort of an archive, grouped at its end, goes through its faces a batch at a time.
+BATCH = 256
+
 def group(db: Database, cfg: Config, since_face: int = 0) -> dict[str, Any]:
     """Place the faces embedded since `since_face` (all unplaced ones with 0); returns counts.
 
@@ -79,7 +83,7 @@ def group(db: Database, cfg: Config, since_face: int = 0) -> dict[str, Any]:
     are never read.
     """
     p = cfg.people
-    new_ids = store.unassigned_vectors(db, p.group_min_face_px, cfg.blur.threshold, since_face)
+    new_ids = store.unassigned_vectors(db, p.group_min_face_px, cfg.blur.threshold, since_face)[:BATCH]
     if not new_ids:
         return {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
     new = store.load_vectors(db, face_ids=new_ids)
@@ -146,19 +150,19 @@ def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
     finds it). The average similarity of two clusters is sum_a . sum_b / (n_a n_b), and each
     person keeps a running sum: step two is one matrix product against the people, and no
     face of theirs is read."""
-    # Step 1: among the new faces (a batch: tens of faces).
+    # Step 1: among the new faces (a batch: at most BATCH faces, see `group`).
     sums = new.matrix[left].astype(np.float64)
     sizes = np.ones(len(left))
     members = [[i] for i in left]
     photos = [{int(new.photo_ids[i])} for i in left]
+    ph = new.photo_ids[left]
+    # conflict[a, b]: clusters a and b hold faces of one photo, and may never merge.
+    conflict = ph[:, None] == ph[None, :]
     alive = np.ones(len(left), bool)
     while alive.sum() > 1:
         idx = np.nonzero(alive)[0]
         dist = 1.0 - (sums[idx] @ sums[idx].T) / np.outer(sizes[idx], sizes[idx])
-        np.fill_diagonal(dist, np.inf)
-        for a_pos, b_pos in zip(*np.where(np.triu(np.ones_like(dist, bool), 1))):
-            if photos[idx[a_pos]] & photos[idx[b_pos]]:
-                dist[a_pos, b_pos] = dist[b_pos, a_pos] = np.inf
+        dist[conflict[np.ix_(idx, idx)]] = np.inf
         a_pos, b_pos = np.unravel_index(np.argmin(dist), dist.shape)
         if dist[a_pos, b_pos] >= threshold:
             break
@@ -167,6 +171,8 @@ def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
         sizes[a] += sizes[b]
         members[a] += members[b]
         photos[a] |= photos[b]
+        conflict[a, :] |= conflict[b, :]
+        conflict[:, a] |= conflict[:, b]
         alive[b] = False
     clusters = [k for k in np.nonzero(alive)[0]]
 
@@ -206,7 +212,13 @@ def group_new(lib: Library, since: int) -> tuple[dict[str, Any], int]:
 
     def do(db: Database) -> tuple[dict, int]:
         top = db.execute("SELECT max(face_id) FROM face_vectors").fetchone()[0] or 0
-        return group(db, cfg, since_face=since), top
+        total: dict[str, Any] = {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
+        while True:
+            out = group(db, cfg, since_face=since)
+            for k in total:
+                total[k] += out[k]
+            if out["named"] + out["grouped"] < BATCH or not (out["named"] + out["grouped"]):
+                return total, top
     out, top = lib.call(do)
     if out["named_photos"]:
         write_xmp(lib, sorted(set(out["named_photos"])))
