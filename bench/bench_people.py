@@ -5,7 +5,7 @@
 * embed: the embed stage (alignment + SFace through OpenCV's dnn) per face, on
   the face photos of ../shared/data (else tests/data), in this process with
   the worker's thread settings; median and p90 over every face.
-* find: `library.people.find` (one matrix product, the threshold, the nearest
+* find: `store.people.find` (one matrix product, the threshold, the nearest
   face per photo) against synthetic unit vectors, 100,000 and 1,000,000 faces
   (4 faces a photo); median of 20 queries. Synthetic vectors are fine here:
   the cost does not depend on what the vectors say.
@@ -64,7 +64,7 @@ def bench_embed() -> tuple[float, float, int]:
 
 
 def bench_find(n: int, rng: np.random.Generator) -> float:
-    from starsort.library import people
+    from starsort.store import people
     from starsort.store.people import Vectors
     m = rng.normal(size=(n, 128)).astype(np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)

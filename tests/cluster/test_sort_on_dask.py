@@ -245,6 +245,6 @@ def test_a_photo_that_stops_two_workers_is_quarantined_and_the_rest_are_filed(cl
     assert r.returncode == 0, r.stderr
     rows = _by_name(s.report())
     assert rows["CRASHES-WORKER.jpg"]["state"] == "quarantined"
-    assert "stopped two analysis workers" in rows["CRASHES-WORKER.jpg"]["error"]
+    assert "Dask workers analysing it stopped" in rows["CRASHES-WORKER.jpg"]["error"]
     assert [rows[f"DSC{i:05d}.JPG"]["state"] for i in range(3)] == ["done"] * 3
     assert (s.library / "quarantine" / "CRASHES-WORKER.jpg").exists()

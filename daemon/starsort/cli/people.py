@@ -62,7 +62,6 @@ def _matches(cfg, query, threshold: float):
     vectors in memory, else read from the database here."""
     import numpy as np
 
-    from ..library import people as lp
     from ..store import people as store
     db = open_readonly(cfg)
     from .review import running_page
@@ -76,10 +75,10 @@ def _matches(cfg, query, threshold: float):
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
-                return db, [lp.Match(m["face_id"], m["photo_id"], m["distance"]) for m in json.load(r)]
+                return db, [store.Match(m["face_id"], m["photo_id"], m["distance"]) for m in json.load(r)]
         except (urllib.error.URLError, OSError):
             pass                      # the service went away: search here
-    return db, lp.find(store.load_vectors(db), query, threshold)
+    return db, store.find(store.load_vectors(db), query, threshold)
 
 
 @people.command("find")

@@ -10,7 +10,8 @@ XMP. What changes is only where the pixels are looked at.
   folder never becomes a million futures, and results never outrun the writer.
 * A worker that dies mid-photo costs nothing: Dask gives the task to another worker. The
   scheduler is told to give up on a task after its second worker death
-  (`allowed_failures = 1`), and such a photo is quarantined, as the local pool does.
+  (`allowed_failures = 1`); that counts as one crash for the retry policy, as a worker
+  crash does in the local pool, so a photo that does it again is quarantined.
 * A worker that cannot read a photo (the NAS not mounted there, a wrong path map) says so;
   the photo goes to another worker, and only when none can read it is it reported.
 * A lost scheduler sets `fatal`: the loop stops, `sort` says so, and the next `sort`
@@ -135,7 +136,11 @@ class DaskPool:
         try:
             status, payload = fut.result()
         except KilledWorker:
-            return [Answer(photo_id, Status.BAD, "it stopped two analysis workers (a decoder crash on each)")]
+            # Two workers died holding it. Dask cannot tell the photo that crashed them from one
+            # that only waited beside it, so this is a crash for the retry policy, as a worker
+            # crash is in the local pool: tried once more, then quarantined.
+            return [Answer(photo_id, Status.CRASHED, "the Dask workers analysing it stopped (KilledWorker:"
+                                                     " two worker deaths)")]
         except Exception as e:  # noqa: BLE001 - a bug on a worker: the retry policy decides
             if self.client.status not in ("running", "connecting"):
                 self._lost(e)

@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from ..analysis import filetype
 from ..config import Config
-from .people import Match
+from ..store.people import Match
 
 log = logging.getLogger("starsort.library")
 

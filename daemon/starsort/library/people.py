@@ -31,34 +31,7 @@ from .context import Library
 log = logging.getLogger("starsort.library")
 
 
-# ---- find -------------------------------------------------------------------------------------
-
-@dataclass
-class Match:
-    face_id: int
-    photo_id: int
-    distance: float
-
-
-def distances(vectors: store.Vectors, query: np.ndarray) -> np.ndarray:
-    """Cosine distance of every face to `query` (one vector, or several: the nearest counts)."""
-    if not len(vectors):
-        return np.zeros(0, np.float32)
-    q = np.atleast_2d(np.asarray(query, np.float32))
-    return 1.0 - (vectors.matrix @ q.T).max(axis=1)
-
-
-def find(vectors: store.Vectors, query: np.ndarray, threshold: float) -> list[Match]:
-    """Every photo with a face within `threshold` of `query`, its nearest face, closest first."""
-    d = distances(vectors, query)
-    hits = np.nonzero(d < threshold)[0]
-    best: dict[int, Match] = {}
-    for i in hits[np.argsort(d[hits], kind="stable")]:
-        pid = int(vectors.photo_ids[i])
-        if pid not in best:
-            best[pid] = Match(int(vectors.face_ids[i]), pid, float(d[i]))
-    return sorted(best.values(), key=lambda m: m.distance)
-
+# ---- find (the search itself is store.people.find: arithmetic the review page runs too) ----------
 
 def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
     """The vectors of a person's confirmed faces (else all their faces)."""

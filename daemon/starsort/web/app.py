@@ -314,7 +314,6 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
                 or not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < 2):
             return JSONResponse({"error": 'send {"vectors": [[128 numbers], ...], "threshold": T}'},
                                 status_code=400)
-        from ..library import people as lp
         from ..store import people as people_store
 
         def search() -> list[dict]:
@@ -324,7 +323,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
                 if vector_cache is None:
                     vector_cache = people_store.VectorCache()
                 current = vector_cache.current(readers.db())
-            found = lp.find(current, np.asarray(vecs, np.float32), float(t))
+            found = people_store.find(current, np.asarray(vecs, np.float32), float(t))
             return [{"face_id": m.face_id, "photo_id": m.photo_id, "distance": round(m.distance, 4)} for m in found]
         try:
             return JSONResponse(await asyncio.to_thread(search))
