@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/starsort run
 
-# About 9 minutes on 2 cores; the count shows how far it is.
+# About 17 minutes on 2 cores; the count shows how far it is.
 test: install
 	$(BIN)/python -m pytest -q -o console_output_style=count
 
