@@ -4,8 +4,8 @@ Builds file databases with the real `starsort.store.migrations` schema holding N
 synthetic photos (random pHashes; about 60 % of them in bursts of 2-12 frames
 a second or two apart whose hashes differ by 0-8 bits; capture times spread
 over three years), then times `cluster.assign` (lookup + writes + commit; WAL
-with synchronous=NORMAL, so no fsync is timed: in the service assign runs
-inside store()'s transaction, whose commit pays it) on new photos -- half continuing an existing burst,
+with synchronous=NORMAL, as the service's writer has it: in the service assign runs
+inside store()'s transaction) on new photos -- half continuing an existing burst,
 half unrelated -- and, for comparison, two other lookups on the same photos:
 
 * full scan: read every clustered photo, verify in Python (the naive way);

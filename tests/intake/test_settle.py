@@ -177,3 +177,28 @@ def test_a_file_written_a_moment_ago_still_waits_the_whole_settle_window(fresh_d
     _settle(fresh_db, now)
     _settle(fresh_db, now + 0.2)
     assert _photos(fresh_db) == []
+
+
+def test_admitting_a_full_card_folder_lists_it_once_per_round_not_once_per_file(fresh_db, folders, monkeypatch):
+    # A camera folder holds up to 9,999 files; a listing per file made admission quadratic.
+    card = folders["inbox"] / "DCIM" / "100MSDCF"
+    card.mkdir(parents=True)
+    for i in range(300):
+        (card / f"DSC{i:05d}.JPG").write_bytes(b"\xff\xd8\xff" + bytes([i % 256]))
+    (card / "DSC00007.ARW").write_bytes(b"raw")
+    ready = [settle.Ready(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(card.iterdir())]
+    listed = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path):
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    pairing.admit(fresh_db, ready, copy_mode=False, now=100.0)
+    assert listed == [str(card)]
+    got = _photos(fresh_db)
+    assert len(got) == 300
+    pair = [r for r in got if r["pair_original_path"]]
+    assert [(os.path.basename(r["original_path"]), os.path.basename(r["pair_original_path"])) for r in pair] == [
+        ("DSC00007.ARW", "DSC00007.JPG")]

@@ -189,3 +189,61 @@ def test_a_source_swapped_for_a_symlink_is_not_filed_and_its_target_is_untouched
             place(str(src), str(tmp_path / "library" / f"DSC00001_{int(copy)}.JPG"), copy)
     assert not (tmp_path / "library").exists() or not any((tmp_path / "library").iterdir())
     assert secret.read_text() == "not a photo" and src.is_symlink()
+
+
+def test_sidecars_are_found_by_name_in_both_styles_and_cases_without_listing_the_folder(folders, monkeypatch):
+    inbox = folders["inbox"]
+    for n in ("DSC1.ARW", "DSC1.XMP", "DSC1.ARW.xmp", "DSC10.xmp", "dsc2.arw", "DSC2.xmp"):
+        (inbox / n).write_bytes(b"x")
+    (inbox / "DSC3.ARW").write_bytes(b"x")
+    (inbox / "DSC3.xmp").mkdir()            # not a regular file: never a sidecar
+
+    def no_listing(path):
+        raise AssertionError(f"listed {path}")
+
+    monkeypatch.setattr(os, "scandir", no_listing)
+    monkeypatch.setattr(os, "listdir", no_listing)
+    assert [os.path.basename(p) for p in names.find_sidecars([str(inbox / "DSC1.ARW")])] == [
+        "DSC1.ARW.xmp", "DSC1.XMP"]
+    assert [os.path.basename(p) for p in names.find_sidecars([str(inbox / "dsc2.arw")])] == ["DSC2.xmp"]
+    assert names.find_sidecars([str(inbox / "DSC3.ARW")]) == []
+
+
+def test_the_journal_is_on_disk_before_a_file_enters_the_library_and_before_a_source_leaves(folders, monkeypatch):
+    from starsort.store import db as store_db
+    db = store_db.connect(folders["library"].parent / "state.db")
+    store_db.migrate(db)
+    members = _group(folders["inbox"])
+    photo = _photo(db, members[0].src, members[1].src)
+    events: list[str] = []
+    real_link, real_unlink = os.link, os.unlink
+    inbox = str(folders["inbox"])
+
+    def link(src, dst, *a, **k):
+        events.append(f"LINK {dst}")
+        return real_link(src, dst, *a, **k)
+
+    def unlink(path, *a, **k):
+        if str(path).startswith(inbox):
+            events.append(f"UNLINK {path}")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "unlink", unlink)
+    db.conn.set_trace_callback(events.append)
+    Filer(lambda fn: fn(db), folders["library"]).file(photo, members, folders["library"] / "4-stars", copy=False)
+    db.conn.set_trace_callback(None)
+
+    def durable_before(first: str, statement: str) -> None:
+        at = next(i for i, e in enumerate(events) if e.startswith(first))
+        commit = max(i for i in range(at) if events[i] == "COMMIT" or events[i].startswith("UPDATE moves"))
+        sync = [e for e in events[:commit] if e.startswith("PRAGMA synchronous")][-1]
+        assert sync == "PRAGMA synchronous = FULL", (first, events[:at])
+        assert any(statement in e for e in events[:commit + 1]), (statement, events[:at])
+
+    durable_before("LINK", "INSERT INTO moves")
+    durable_before("UNLINK", "state = 'placed'")
+    # Everything else commits without an fsync of its own.
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert {r["state"] for r in db.query("SELECT state FROM moves")} == {"done"}
+    db.conn.close()

@@ -80,19 +80,28 @@ def test_a_photo_that_lands_again_after_undo_keeps_its_one_row(fresh_db):
     assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
 
 
-def test_looking_up_filed_photos_of_a_folder_reads_that_folder_only_not_the_library(fresh_db):
-    for i in range(300):
+def test_the_filed_photo_of_a_stem_is_found_in_any_case_by_index_ranges_not_by_reading_the_folder(fresh_db):
+    # A card folder of 3,000 filed JPEGs: a late raw or sidecar asks for one stem.
+    for i in range(3000):
         fresh_db.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
-                         " VALUES (?, 'jpeg', 'done', 0, 0)", (f"/in/card{i % 30}/DSC{i:05d}.JPG",))
+                         " VALUES (?, 'jpeg', 'done', 0, 0)", (f"/in/card/DSC{i:05d}.JPG",))
+    fresh_db.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
+                     " VALUES ('/in/card/DSC00042.1.JPG', 'jpeg', 'done', 0, 0)")
+    fresh_db.execute("INSERT INTO photos (original_path, kind, state, queued_at, updated_at)"
+                     " VALUES ('/in/card/sub/DSC00043.JPG', 'jpeg', 'done', 0, 0)")
     fresh_db.execute("ANALYZE")
     issued = []
     fresh_db.conn.set_trace_callback(issued.append)
-    found = photos.filed_in_folder(fresh_db, "/in/card7")
+    assert photos.filed_with_stem(fresh_db, "/in/card", "DSC00042")["original_path"] == "/in/card/DSC00042.JPG"
+    assert photos.filed_with_stem(fresh_db, "/in/card", "dsc00042")["original_path"] == "/in/card/DSC00042.JPG"
+    assert photos.filed_with_stem(fresh_db, "/in/card", "DSC99999") is None
     fresh_db.conn.set_trace_callback(None)
-    assert len(found) == 10 and all(r["original_path"].startswith("/in/card7/") for r in found)
-    [statement] = [s for s in issued if s.startswith("SELECT")]
-    plan = " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
-    assert "USING INDEX photos_original" in plan, plan
+    for statement in [s for s in issued if s.startswith("SELECT")]:
+        plan = " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
+        assert "USING INDEX photos_original" in plan and "SCAN" not in plan, plan
+    # Neither a photo of another folder nor one whose stem only begins the same.
+    assert photos.filed_with_stem(fresh_db, "/in", "DSC00043") is None
+    assert photos.filed_with_stem(fresh_db, "/in/card", "DSC00042.1")["original_path"] == "/in/card/DSC00042.1.JPG"
 
 
 def test_the_re_import_check_reads_filed_photos_of_that_size_only_not_the_queue(fresh_db):

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from .. import crashpoints, paths
 from ..store import photos
-from ..store.db import transaction
+from ..store.db import durably, transaction
 from .fsops import Collision, SourceChanged, fsync_dir, holds_source, place
 from .names import TEMP_PREFIX, Member, plan
 
@@ -52,7 +52,9 @@ class Filer:
             now = time.time()
 
             def journal(db: Database) -> None:
-                with transaction(db):
+                # Durable before the first link: a power cut must not leave a
+                # file in the library that the journal has never heard of.
+                with durably(db), transaction(db):
                     for m in members:
                         db.execute(
                             "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
@@ -70,9 +72,12 @@ class Filer:
     def plan_one(self, photo_id: int, member: Member, dst: str, copy: bool) -> None:
         """Journal one more member of an already-filed photo (a late raw, JPEG or sidecar)."""
         now = time.time()
-        self.call(lambda db: db.execute(
-            "INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)", (photo_id, member.role, member.src, dst, int(copy), now, now)))
+        def journal(db: Database) -> None:
+            with durably(db):
+                db.execute("INSERT INTO moves (photo_id, role, src, dst, copy, state, created_at, updated_at)"
+                           " VALUES (?, ?, ?, ?, ?, 'planned', ?, ?)",
+                           (photo_id, member.role, member.src, dst, int(copy), now, now))
+        self.call(journal)
 
     def committed(self, photo_id: int) -> bool:
         """True once a source of the group's unfinished filing has left the inbox.
@@ -109,6 +114,7 @@ class Filer:
         """Drive this photo's journal rows to done, trusting the disk over the journal."""
         rows = self.call(lambda db: list(db.query(
             "SELECT * FROM moves WHERE photo_id = ? ORDER BY id", [photo_id])))
+        placed: list[dict] = []
         for r in rows:
             if r["state"] != "planned":
                 continue
@@ -129,8 +135,13 @@ class Filer:
                 continue
             else:
                 sha = place(src, dst, bool(r["copy"]))
-            self._set(r["id"], "placed", sha)
             r["state"], r["sha256"] = "placed", sha
+            placed.append(r)
+        if placed:
+            # One durable commit for the group, before any source may go: a
+            # crash before it finds each name placed on disk, holding its
+            # source's bytes, which is the same as journalled `placed`.
+            self._placed(placed)
         # Every member is placed: only now may sources go.
         for r in rows:
             if r["state"] != "placed":
@@ -146,11 +157,20 @@ class Filer:
             self._set(r["id"], "done")
         return {r["role"] if r["role"] != "sidecar" else r["src"]: r["dst"] for r in rows}
 
-    def _set(self, move_id: int, state: str, sha: str | None = None) -> None:
+    def _set(self, move_id: int, state: str) -> None:
         now = time.time()
         self.call(lambda db: db.execute(
-            "UPDATE moves SET state = ?, sha256 = COALESCE(?, sha256), updated_at = ? WHERE id = ?",
-            (state, sha, now, move_id)))
+            "UPDATE moves SET state = ?, updated_at = ? WHERE id = ?", (state, now, move_id)))
+
+    def _placed(self, rows: list[dict]) -> None:
+        now = time.time()
+
+        def update(db: Database) -> None:
+            with durably(db), transaction(db):
+                for r in rows:
+                    db.execute("UPDATE moves SET state = 'placed', sha256 = COALESCE(?, sha256), updated_at = ?"
+                               " WHERE id = ?", (r["sha256"], now, r["id"]))
+        self.call(update)
 
     def unfinished(self) -> list[int]:
         return self.call(lambda db: [r[0] for r in db.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,22 +65,32 @@ def photo_stem(path: str) -> str:
 
 
 def find_sidecars(photo_paths: list[str]) -> list[str]:
-    """XMP sidecars next to the photo: IMG.xmp (Adobe) and IMG.EXT.xmp (darktable), any case."""
+    """XMP sidecars next to the photo: IMG.xmp (Adobe) and IMG.EXT.xmp (darktable).
+
+    Looked up by name, never by listing the folder: a camera folder holds up
+    to 9,999 files, and a listing per photo filed made filing a full card
+    quadratic (7 ms a photo at 10,000 files). The names probed are the
+    photo's own spelling and its all-lower and all-upper case, each with
+    .xmp and .XMP; a case-insensitive filesystem (macOS, exFAT, SMB) finds
+    any other spelling too. A sidecar spelled otherwise on a case-sensitive
+    one is left behind, and follows its photo when the next scan finds it.
+    """
     if not photo_paths:
         return []
     folder = os.path.dirname(photo_paths[0])
-    stem = photo_stem(photo_paths[0]).casefold()
-    names = {os.path.basename(p).casefold() for p in photo_paths}
-    wanted = {f"{stem}.xmp"} | {f"{n}.xmp" for n in names}
-    found = []
-    try:
-        with os.scandir(folder) as it:
-            for e in it:
-                if e.name.casefold() in wanted and e.is_file(follow_symlinks=False):
-                    found.append(e.path)
-    except FileNotFoundError:
-        pass
-    return sorted(found)
+    bases = [photo_stem(photo_paths[0])] + [os.path.basename(p) for p in photo_paths]
+    found: dict[tuple[int, int], str] = {}
+    for base in dict.fromkeys(v for b in bases for v in (b, b.lower(), b.upper())):
+        for ext in (".xmp", ".XMP"):
+            path = os.path.join(folder, base + ext)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            # One file under two spellings on a case-insensitive filesystem is one sidecar.
+            if stat.S_ISREG(st.st_mode):
+                found.setdefault((st.st_dev, st.st_ino), path)
+    return sorted(found.values())
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]")

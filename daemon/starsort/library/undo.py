@@ -41,6 +41,7 @@ from typing import Callable
 from sqlite_utils import Database
 
 from ..store import events, photos
+from ..store.db import durably, transaction
 from .fsops import Collision, fsync_dir, place, sha256_file
 from .names import temp_path
 
@@ -203,7 +204,9 @@ def _undo_photo(db: Database, photo_id: int, res: Result, echo: Callable[[str], 
 
     # 4. The database: the photo is back where it came from.
     now = time.time()
-    with db.conn:
+    # Durable: the photo is back in the inbox, and a power cut must not
+    # bring back a journal that says it is in the library.
+    with durably(db), transaction(db):
         db.execute("DELETE FROM moves WHERE photo_id = ?", (photo_id,))
         db.execute("DELETE FROM artifacts WHERE photo_id = ?", (photo_id,))
         db.execute("DELETE FROM seen WHERE photo_id = ?", (photo_id,))

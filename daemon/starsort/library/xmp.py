@@ -498,7 +498,10 @@ def _merged_bytes(sidecar: Path, data: bytes, values: dict[str, str]) -> bytes:
     finally:
         img.close()
     # Belt and braces for the one promise that matters: nothing of another
-    # tool's is dropped. Re-parse what exiv2 produced and compare keys.
+    # tool's is dropped. Re-parse what exiv2 produced and compare keys (a
+    # new sidecar had none to drop).
+    if not before:
+        return out
     after = _parse(sidecar, out)
     lost = sorted(set(before) - set(after) - {k for k, v in changes.items() if v is None}
                   - {k for k in before if callable(values) and k.startswith(_REGIONS)})

@@ -49,14 +49,25 @@ def by_path(db: Database, path: str, states: tuple[str, ...]) -> dict | None:
     return rows[0] if rows else None
 
 
-def filed_in_folder(db: Database, folder: str) -> list[dict]:
-    """Filed photos whose original came from `folder` (or a folder below it), newest first."""
-    # A range on the original_path index (BINARY, so '/' + 1 is '0'), not
-    # LIKE, which is case-insensitive and so reads every photo ever filed.
-    lo = folder + os.sep
-    hi = folder + chr(ord(os.sep) + 1)
-    return list(db.query("SELECT * FROM photos WHERE original_path >= ? AND original_path < ? AND +state = 'done'"
-                         " ORDER BY id DESC", [lo, hi]))
+def filed_with_stem(db: Database, folder: str, stem: str) -> dict | None:
+    """The newest filed photo whose original was `folder`/`stem`.EXT, the stem in any case.
+
+    By ranges on the original_path index, one per spelling of the stem (as
+    given, lower, upper), so the cost does not grow with the photos filed
+    from that folder: a lone JPEG asks this on every admission.
+    """
+    want = stem.casefold()
+    best: dict | None = None
+    for spelling in dict.fromkeys((stem, stem.lower(), stem.upper())):
+        lo = os.path.join(folder, spelling) + "."
+        hi = os.path.join(folder, spelling) + chr(ord(".") + 1)
+        for row in db.query("SELECT * FROM photos WHERE original_path >= ? AND original_path < ?"
+                            " AND +state = 'done' ORDER BY id DESC", [lo, hi]):
+            if os.path.splitext(os.path.basename(row["original_path"]))[0].casefold() == want:
+                if best is None or row["id"] > best["id"]:
+                    best = row
+                break
+    return best
 
 
 # The re-import checks name their index: by state alone (photos_state_updated) the
