@@ -6,6 +6,8 @@ in tests/analysis/test_embed.py and end to end in tests/cli/test_people.py).
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,66 @@ def test_an_archive_is_grouped_a_batch_at_a_time_and_every_face_is_placed(lib, f
     persons = {who: {_person_of(lib, f) for f, w in faces if w == who} for who in ("anna", "ben", "cleo")}
     assert all(len(p) == 1 and None not in p for p in persons.values()), persons
     assert len(set().union(*persons.values())) == 3
+
+
+def _snapshot(cache):
+    ids, sums, n = cache.suggested()
+    return (ids.tolist(), np.round(sums, 9).tolist(), n.tolist(),
+            [(pid, np.round(v, 6).tolist()) for pid, v in cache.named()])
+
+
+def test_the_people_kept_in_memory_stay_the_same_as_the_database_through_every_action(lib, folders):
+    kept = store.PeopleCache()
+
+    def same_as_a_fresh_read() -> None:
+        def check(db):
+            kept.sync(db)
+            fresh = store.PeopleCache()
+            fresh.sync(db)
+            assert _snapshot(kept) == _snapshot(fresh)
+        lib.call(check)
+
+    a = [_photo(lib, folders, f"A{i}", "anna")[0] for i in range(3)]
+    b = [_photo(lib, folders, f"B{i}", "ben")[0] for i in range(3)]
+    lib.call(lambda db: people.group(db, lib.cfg, cache=kept))
+    same_as_a_fresh_read()
+    people.name(lib, _person_of(lib, a[0]), "Anna")
+    same_as_a_fresh_read()
+    c = [_photo(lib, folders, f"C{i}", "cleo")[0] for i in range(2)]
+    lib.call(lambda db: people.group(db, lib.cfg, cache=kept))
+    same_as_a_fresh_read()
+    people.merge(lib, "Anna", _person_of(lib, b[0]))
+    same_as_a_fresh_read()
+    people.split(lib, "Anna", [b[1]], "Ben")
+    same_as_a_fresh_read()
+    people.not_this_person(lib, c[0], _person_of(lib, c[0]))
+    same_as_a_fresh_read()
+    people.forget(lib)
+    same_as_a_fresh_read()
+    assert _snapshot(kept) == ([], [], [], [])
+
+
+def test_grouping_a_batch_reads_back_only_the_people_it_changed_not_everyone(lib, folders):
+    kept = store.PeopleCache()
+    for i in range(12):
+        _photo(lib, folders, f"S{i}", ("anna", "ben", "cleo")[i % 3])
+    lib.call(lambda db: people.group(db, lib.cfg, cache=kept))
+    lib.call(kept.sync)
+    before = len(kept.suggested()[0])
+    assert before == 3
+    [face] = _photo(lib, folders, "A-new", "anna")
+    issued: list[str] = []
+
+    def group_traced(db):
+        db.conn.set_trace_callback(issued.append)
+        try:
+            return people.group(db, lib.cfg, cache=kept)
+        finally:
+            db.conn.set_trace_callback(None)
+    assert lib.call(group_traced)["grouped"] == 1
+    # People rows read: only the one the new face joined (its running sum, to add the face).
+    reads = [s for s in issued if re.search(r"FROM people\b(?!_)", s) and s.lstrip().startswith("SELECT")]
+    assert reads == ["SELECT vsum, n FROM people WHERE id = ?"] or all("WHERE id = " in s for s in reads), reads
+    assert len(reads) == 1, reads
+    lib.call(kept.sync)
+    assert len(kept.suggested()[0]) == before

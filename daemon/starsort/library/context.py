@@ -39,6 +39,8 @@ class Library:
     # Quarantined photos that changed but cannot go back (their old name is
     # taken again): said once, not at every rescan.
     stuck_in_quarantine: set[int] = field(default_factory=set)
+    # Grouping's people in memory (store.people.PeopleCache), made by library.people on first use.
+    people_cache: Any = None
     filer: Filer = field(init=False)
 
     def __post_init__(self) -> None:

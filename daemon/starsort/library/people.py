@@ -33,13 +33,7 @@ log = logging.getLogger("starsort.library")
 
 # ---- find (the search itself is store.people.find: arithmetic the review page runs too) ----------
 
-def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
-    """The vectors of a person's confirmed faces (else all their faces)."""
-    ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ? AND confirmed = 1",
-                                    (person_id,))]
-    if not ids:
-        ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))]
-    return store.load_vectors(db, face_ids=ids).matrix
+confirmed_vectors = store.confirmed_vectors
 
 
 # ---- group ------------------------------------------------------------------------------------
@@ -48,24 +42,36 @@ def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
 # matrix), so a sort of an archive, grouped at its end, goes through its faces a batch at a time.
 BATCH = 256
 
-def group(db: Database, cfg: Config, since_face: int = 0) -> dict[str, Any]:
+def group(db: Database, cfg: Config, since_face: int = 0, cache: store.PeopleCache | None = None) -> dict[str, Any]:
     """Place the faces embedded since `since_face` (all unplaced ones with 0); returns counts.
 
     Cost: the new faces against the named people's confirmed faces and against the
-    members of suggested people, one matrix product each; the library's other faces
-    are never read.
+    suggested people's running sums, one matrix product each. Both come from `cache`,
+    which reads back only the people changed since its last use (a fresh one reads
+    them all); the library's other faces are never read.
     """
     p = cfg.people
     new_ids = store.unassigned_vectors(db, p.group_min_face_px, cfg.blur.threshold, since_face)[:BATCH]
     if not new_ids:
         return {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
+    cache = cache or store.PeopleCache()
+    try:
+        return _group(db, cfg, new_ids, cache)
+    except BaseException:
+        cache.reset()     # its rows may hold what a rollback undid
+        raise
+
+
+def _group(db: Database, cfg: Config, new_ids: list[int], cache: store.PeopleCache) -> dict[str, Any]:
+    p = cfg.people
+    cache.sync(db)
     new = store.load_vectors(db, face_ids=new_ids)
     refused = store.rejected_pairs(db)
     photo_people = _people_per_photo(db, set(new.photo_ids.tolist()))
     counts: dict[str, Any] = {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
 
     # 1. Named people, by their nearest confirmed face.
-    named = [(pid, v) for pid, v in _named_confirmed(db)]
+    named = cache.named()
     left = []
     for i, fid in enumerate(new.face_ids.tolist()):
         photo = int(new.photo_ids[i])
@@ -86,19 +92,10 @@ def group(db: Database, cfg: Config, since_face: int = 0) -> dict[str, Any]:
 
     # 2. Average linkage among the rest and the suggested people already there.
     if left:
-        counts_2 = _link(db, p.group_threshold, new, left, refused, photo_people)
+        counts_2 = _link(db, p.group_threshold, new, left, refused, photo_people, cache)
         counts["grouped"] += counts_2[0]
         counts["new_people"] += counts_2[1]
     return counts
-
-
-def _named_confirmed(db: Database) -> list[tuple[int, np.ndarray]]:
-    out = []
-    for (pid,) in db.execute("SELECT id FROM people WHERE name IS NOT NULL"):
-        mat = confirmed_vectors(db, pid)
-        if len(mat):
-            out.append((pid, mat))
-    return out
 
 
 def _people_per_photo(db: Database, photo_ids: set[int]) -> dict[int, set[int]]:
@@ -114,7 +111,8 @@ def _people_per_photo(db: Database, photo_ids: set[int]) -> dict[int, set[int]]:
 
 
 def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
-          refused: set[tuple[int, int]], photo_people: dict[int, set[int]]) -> tuple[int, int]:
+          refused: set[tuple[int, int]], photo_people: dict[int, set[int]],
+          cache: store.PeopleCache) -> tuple[int, int]:
     """Average linkage, in two steps. First the new faces among themselves: the closest two
     clusters under `threshold` merge, unless that would put two faces of one photo together.
     Then each resulting cluster joins the suggested person it is closest to on average, if
@@ -150,10 +148,8 @@ def _link(db: Database, threshold: float, new: store.Vectors, left: list[int],
     clusters = [k for k in np.nonzero(alive)[0]]
 
     # Step 2: each cluster against the suggested people, by their running sums.
-    ids, old_sums, old_n = store.sums(db, unnamed_only=True)
+    ids, sim = cache.similarity(sums[clusters], sizes[clusters])
     grouped = new_people = 0
-    if len(ids):
-        sim = (sums[clusters] @ old_sums.T) / np.outer(sizes[clusters], old_n)
     for row, k in enumerate(clusters):
         target = None
         if len(ids):
@@ -182,12 +178,14 @@ def group_new(lib: Library, since: int) -> tuple[dict[str, Any], int]:
     """The service's step after a batch: group the faces embedded after face `since`;
     returns the counts and the newest face id seen (the next call's `since`)."""
     cfg = lib.cfg
+    if lib.people_cache is None:
+        lib.people_cache = store.PeopleCache()
 
     def do(db: Database) -> tuple[dict, int]:
         top = db.execute("SELECT max(face_id) FROM face_vectors").fetchone()[0] or 0
         total: dict[str, Any] = {"named": 0, "grouped": 0, "new_people": 0, "named_photos": []}
         while True:
-            out = group(db, cfg, since_face=since)
+            out = group(db, cfg, since_face=since, cache=lib.people_cache)
             for k in total:
                 total[k] += out[k]
             if out["named"] + out["grouped"] < BATCH or not (out["named"] + out["grouped"]):

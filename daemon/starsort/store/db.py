@@ -122,7 +122,9 @@ class Writer(threading.Thread):
     def call(self, fn: Callable[[Database], T]) -> T:
         """Run fn(db) on the writer and wait for its result (or exception)."""
         if threading.current_thread() is self:
-            return fn(self.db)
+            result = fn(self.db)
+            crashpoints.hit("commit")
+            return result
         fut: Future = Future()
         self._q.put((fn, fut))
         return fut.result()

@@ -347,6 +347,55 @@ def m008_people(db: Database) -> None:
         """)
 
 
+@migrations()
+def m009_people_changes(db: Database) -> None:
+    _run_script(db, """
+        -- Which people changed, in order: grouping keeps the people in memory
+        -- (store.people.PeopleCache) and reads back only those changed since,
+        -- so its cost follows the new faces, not the library. Triggers, so no
+        -- writer of people or face_people can forget to say so; upserts, as an
+        -- outer statement's conflict clause would override OR REPLACE.
+        CREATE TABLE people_changes (
+            person_id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL
+        );
+        CREATE INDEX people_changes_seq ON people_changes(seq);
+        CREATE TRIGGER people_changed_insert AFTER INSERT ON people BEGIN
+            INSERT INTO people_changes VALUES
+                (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER people_changed_update AFTER UPDATE ON people BEGIN
+            INSERT INTO people_changes VALUES
+                (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER people_changed_delete AFTER DELETE ON people BEGIN
+            INSERT INTO people_changes VALUES
+                (OLD.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER face_people_changed_insert AFTER INSERT ON face_people BEGIN
+            INSERT INTO people_changes VALUES
+                (NEW.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER face_people_changed_update AFTER UPDATE ON face_people BEGIN
+            INSERT INTO people_changes VALUES
+                (OLD.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+            INSERT INTO people_changes VALUES
+                (NEW.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER face_people_changed_delete AFTER DELETE ON face_people BEGIN
+            INSERT INTO people_changes VALUES
+                (OLD.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
+        END;
+        """)
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.

@@ -203,14 +203,113 @@ def _shift(db: Database, person_id: int | None, vec: np.ndarray | None, sign: in
     db.execute("UPDATE people SET vsum = ?, n = ? WHERE id = ?", (total.astype("<f8").tobytes(), n, person_id))
 
 
-def sums(db: Database, unnamed_only: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(person ids, their vector sums (float64), their counts) for people with faces."""
-    where = " AND name IS NULL" if unnamed_only else ""
-    rows = db.execute(f"SELECT id, vsum, n FROM people WHERE n > 0{where} ORDER BY id").fetchall()
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros((0, DIMS)), np.zeros(0)
-    return (np.array([r[0] for r in rows], np.int64), np.stack([np.frombuffer(r[1], "<f8") for r in rows]),
-            np.array([r[2] for r in rows], np.float64))
+class PeopleCache:
+    """What grouping compares new faces with, kept in memory between batches: every suggested
+    person's running sum and count (one row of a matrix each), and every named person's
+    confirmed vectors. Brought up to date before each use from `people_changes` (filled by
+    triggers): only the people changed since are read again, so a batch costs the new faces
+    and the people they touch, not a read of everyone.
+
+    Held by the one writer (the service's `Library`); used only inside its calls.
+    """
+
+    def __init__(self) -> None:
+        self.seq = -1                                   # -1: never loaded
+        self._row: dict[int, int] = {}                  # person id -> row of the matrices
+        self._ids = np.zeros(0, np.int64)
+        # float32: the product needs no more, and a million faces' people fit in about 100 MB
+        # (the exact float64 sums stay in the database).
+        self._sums = np.zeros((0, DIMS), np.float32)
+        self._n = np.zeros(0)
+        self._suggested = np.zeros(0, bool)             # unnamed, with faces
+        self._named: dict[int, np.ndarray] = {}         # named person -> confirmed vectors
+
+    def reset(self) -> None:
+        """Forget everything (after a failed write, which may have been rolled back)."""
+        self.__init__()
+
+    def sync(self, db: Database) -> None:
+        top = db.execute("SELECT coalesce(max(seq), 0) FROM people_changes").fetchone()[0]
+        if self.seq < 0 or top < self.seq:
+            self.reset()
+            changed = [r[0] for r in db.execute("SELECT id FROM people")]
+        elif top == self.seq:
+            return
+        else:
+            changed = [r[0] for r in db.execute("SELECT person_id FROM people_changes WHERE seq > ?",
+                                                (self.seq,))]
+        self._reload(db, changed)
+        self.seq = top
+
+    def _reload(self, db: Database, ids: list[int]) -> None:
+        rows = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for pid, name, vsum, n in db.execute(
+                    f"SELECT id, name, vsum, n FROM people WHERE id IN ({','.join('?' * len(part))})", part):
+                rows[pid] = (name, vsum, n)
+        new = [pid for pid in ids if pid not in self._row]
+        if new:
+            self._grow(len(self._row) + len(new))
+            for pid in new:
+                k = self._row[pid] = len(self._row)
+                self._ids[k] = pid
+        for pid in ids:
+            r = self._row[pid]
+            name, vsum, n = rows.get(pid, (None, None, 0))
+            gone = pid not in rows
+            self._n[r] = 0 if gone else n
+            self._sums[r] = np.frombuffer(vsum, "<f8") if vsum is not None and not gone else 0.0
+            self._suggested[r] = not gone and name is None and n > 0
+            self._named.pop(pid, None)
+            if not gone and name is not None:
+                vecs = confirmed_vectors(db, pid)
+                if len(vecs):
+                    self._named[pid] = vecs
+
+    def _grow(self, rows: int) -> None:
+        """Room for `rows` people; doubling, so adding people one batch at a time stays cheap."""
+        have = len(self._ids)
+        if rows <= have:
+            return
+        cap = max(rows + rows // 2, 2 * have, 256)
+
+        def more(a: np.ndarray) -> np.ndarray:
+            b = np.zeros((cap,) + a.shape[1:], a.dtype)
+            b[:have] = a
+            return b
+        self._ids, self._sums = more(self._ids), more(self._sums)
+        self._n, self._suggested = more(self._n), more(self._suggested)
+
+    def similarity(self, sums: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(suggested person ids, the average similarity of each cluster (its vector sum and
+        size) to each of them): one float32 product against every row, then the suggested
+        columns, so no copy of the people's matrix is made per batch."""
+        used = len(self._row)
+        m = self._suggested[:used]
+        if not m.any() or not len(sums):
+            return self._ids[:used][m], np.zeros((len(sums), int(m.sum())))
+        dots = np.asarray(sums, np.float32) @ self._sums[:used].T
+        cols = np.nonzero(m)[0]
+        return self._ids[cols], dots[:, cols] / np.outer(sizes, self._n[cols])
+
+    def suggested(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(person ids, their vector sums (float32), their counts) of the suggested people with faces."""
+        m = self._suggested[:len(self._row)]
+        return self._ids[:len(m)][m], self._sums[:len(m)][m], self._n[:len(m)][m]
+
+    def named(self) -> list[tuple[int, np.ndarray]]:
+        """(person id, their confirmed faces' vectors, else all their faces') of each named person."""
+        return sorted(self._named.items())
+
+
+def confirmed_vectors(db: Database, person_id: int) -> np.ndarray:
+    """The vectors of a person's confirmed faces (else all their faces)."""
+    ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ? AND confirmed = 1",
+                                    (person_id,))]
+    if not ids:
+        ids = [r[0] for r in db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))]
+    return load_vectors(db, face_ids=ids).matrix
 
 
 def has_face_in(db: Database, person_id: int, photo_ids: set[int]) -> bool:
