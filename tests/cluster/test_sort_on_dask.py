@@ -33,7 +33,7 @@ class Cluster:
     """`dask scheduler` and `dask worker` (its nanny and worker processes) on 127.0.0.1, as a
     studio starts them, each its own process: nothing of Dask runs inside the test process."""
 
-    def __init__(self, folder: Path, workers: int = 2):
+    def __init__(self, folder: Path, workers: int = 2, threads: int = 1):
         self.file = folder / f"scheduler-{time.monotonic_ns()}.json"
         dask = str(Path(sys.executable).parent / "dask")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "daemon"), os.environ.get("PYTHONPATH", "")])}
@@ -46,7 +46,7 @@ class Cluster:
         import json
         self.scheduler_address = json.loads(self.file.read_text())["address"]
         self.workers = subprocess.Popen([dask, "worker", "--scheduler-file", str(self.file), "--nworkers",
-                                         str(workers), "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                                         str(workers), "--nthreads", str(threads), "--no-dashboard", "--host", "127.0.0.1"],
                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def worker_pids(self) -> list[int]:
@@ -79,8 +79,8 @@ class Cluster:
                     proc.wait()
 
 
-def _cluster(folder: Path, workers: int = 2) -> Cluster:
-    return Cluster(folder, workers)
+def _cluster(folder: Path, workers: int = 2, threads: int = 1) -> Cluster:
+    return Cluster(folder, workers, threads)
 
 
 def _fill(folder: Path, names=MIXED) -> dict[str, str]:
@@ -248,3 +248,24 @@ def test_a_photo_that_stops_two_workers_is_quarantined_and_the_rest_are_filed(cl
     assert "Dask workers analysing it stopped" in rows["CRASHES-WORKER.jpg"]["error"]
     assert [rows[f"DSC{i:05d}.JPG"]["state"] for i in range(3)] == ["done"] * 3
     assert (s.library / "quarantine" / "CRASHES-WORKER.jpg").exists()
+
+
+def test_photos_that_only_shared_a_worker_with_a_crashing_one_are_filed_not_quarantined(tmp_path):
+    # One worker process with two threads: whatever runs or waits beside the crashing photo
+    # dies with it, twice, and Dask gives up on all of them alike (KilledWorker). Retried
+    # together they would die together again and be quarantined (before suspects went out
+    # one at a time, one of the eight was, in two runs of three).
+    c = _cluster(tmp_path, workers=1, threads=2)
+    try:
+        s = Starsort(tmp_path)
+        _variants(s.src, 8)
+        shutil.copyfile(DATA / "ivan.jpg", s.src / "CRASHES-WORKER.jpg")
+        r = subprocess.run([sys.executable, "-m", "starsort", "sort", str(s.src), "--scheduler", c.scheduler_address,
+                            "--config", str(s.config)], env={**s.env, "STARSORT_CLUSTER_DOUBLE": "0.2"},
+                           capture_output=True, text=True, timeout=600)
+    finally:
+        c.close()
+    assert r.returncode == 0, r.stderr
+    rows = _by_name(s.report())
+    assert rows["CRASHES-WORKER.jpg"]["state"] == "quarantined"
+    assert {n: rows[n]["state"] for n in rows if n.startswith("DSC")} == {f"DSC{i:05d}.JPG": "done" for i in range(8)}

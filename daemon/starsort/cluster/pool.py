@@ -54,6 +54,10 @@ class DaskPool:
         self._max = max_in_flight
         # future -> (photo_id, path, kind, the workers that could not read it)
         self.futures: dict[Any, tuple[int, str, str, set[str]]] = {}
+        # Photos that came back from a KilledWorker, and those of them waiting for their turn:
+        # they go out one at a time (see `submit`).
+        self._suspects: set[int] = set()
+        self._held: list[tuple[int, str, str, set[str] | None]] = []
         self._threads = 0
         self._seen_at = 0.0
         self.dashboard = getattr(self.client, "dashboard_link", None)
@@ -87,13 +91,13 @@ class DaskPool:
             return 0
         self._workers()
         limit = self._max or max(2, PER_THREAD * self._threads)
-        return max(0, limit - len(self.futures)) if self._threads else 0
+        return max(0, limit - self.busy()) if self._threads else 0
 
     def busy(self) -> int:
-        return len(self.futures)
+        return len(self.futures) + len(self._held)
 
     def in_flight(self) -> list[int]:
-        return [v[0] for v in self.futures.values()]
+        return [v[0] for v in self.futures.values()] + [h[0] for h in self._held]
 
     def submit(self, photo_id: int, path: str, kind: str, preview_only: bool = False,
                embed_faces: list | None = None, exclude: set[str] | None = None) -> bool:
@@ -101,6 +105,22 @@ class DaskPool:
             return False        # previews and older faces are the local service's, when idle
         if self.fatal or not self.slots():
             return False
+        if photo_id in self._suspects and self._suspect_out():
+            # A KilledWorker cannot say which of the photos on the dead workers killed them.
+            # Suspects go out one at a time, so one that only waited beside a crashing photo
+            # is not out beside it again, and its retry succeeds.
+            self._held.append((photo_id, path, kind, exclude))
+            return True
+        return self._submit(photo_id, path, kind, exclude)
+
+    def _suspect_out(self) -> bool:
+        return any(v[0] in self._suspects for v in self.futures.values())
+
+    def _release(self) -> None:
+        if self._held and not self._suspect_out():
+            self._submit(*self._held.pop(0))
+
+    def _submit(self, photo_id: int, path: str, kind: str, exclude: set[str] | None) -> bool:
         workers = [a for a, w in self._workers().items() if _name(a, w) not in exclude] if exclude else None
         if workers is not None and not workers:
             return False
@@ -113,6 +133,7 @@ class DaskPool:
     def poll(self, timeout: float = 0.2) -> list[Answer]:
         from distributed import wait
         out: list[Answer] = []
+        self._release()
         if not self.futures:
             time.sleep(timeout)
             self._check_alive()
@@ -138,7 +159,8 @@ class DaskPool:
         except KilledWorker:
             # Two workers died holding it. Dask cannot tell the photo that crashed them from one
             # that only waited beside it, so this is a crash for the retry policy, as a worker
-            # crash is in the local pool: tried once more, then quarantined.
+            # crash is in the local pool: tried once more (alone: see `submit`), then quarantined.
+            self._suspects.add(photo_id)
             return [Answer(photo_id, Status.CRASHED, "the Dask workers analysing it stopped (KilledWorker:"
                                                      " two worker deaths)")]
         except Exception as e:  # noqa: BLE001 - a bug on a worker: the retry policy decides
@@ -146,6 +168,7 @@ class DaskPool:
                 self._lost(e)
                 return []
             return [Answer(photo_id, Status.ERROR, f"{type(e).__name__}: {e}")]
+        self._suspects.discard(photo_id)
         if status == "ok":
             return [Answer(photo_id, Status.OK, payload)]
         if status == "bad":
@@ -180,6 +203,7 @@ class DaskPool:
         for fut in list(self.futures):
             fut.cancel()
         self.futures.clear()
+        self._held.clear()
         try:
             self.client.close(timeout=5)
         except Exception:  # noqa: BLE001 - closing a client whose scheduler is gone
