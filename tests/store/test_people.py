@@ -59,3 +59,37 @@ def test_the_vector_cache_appends_new_faces_and_reloads_after_a_deletion(fresh_d
     db.execute("DELETE FROM face_vectors WHERE face_id = ?", (first[1],))
     v = cache.current(db)
     assert list(v.face_ids) == [first[0], first[2], *more] and v.matrix.shape == (4, 128)
+
+
+def test_a_new_face_model_drops_the_old_vectors_keeps_who_each_face_is_and_sums_the_new_ones(fresh_db):
+    db = fresh_db
+    pid = photos.queue(db, original="/in/C.JPG", pair=None, kind="jpeg", size=1, mtime_ns=1, now=1.0)
+    db.execute("UPDATE photos SET state = 'done', current_path = '/lib/5-stars/C.JPG' WHERE id = ?", (pid,))
+    faces = [_face(db, pid)[0] for _ in range(3)]            # made by the model called "test"
+    db.execute("UPDATE faces SET landmarks = '[[1, 1], [2, 1], [1.5, 2], [1, 3], [2, 3]]'")
+    anna = people.new_person(db, "Anna")
+    for f in faces[:2]:
+        people.assign(db, f, anna, confirmed=True)
+    assert people.without_vectors(db) is None
+
+    assert people.drop_other_models(db, "new-model") == 3
+    assert db.execute("SELECT count(*) FROM face_vectors").fetchone()[0] == 0
+    assert people.assignments(db) == {faces[0]: (anna, True), faces[1]: (anna, True)}
+    assert db.execute("SELECT n, vsum FROM people WHERE id = ?", (anna,)).fetchone() == (0, None)
+    todo = people.without_vectors(db)
+    assert todo["id"] == pid and sorted(f for f, _ in todo["faces"]) == faces
+
+    new = []
+    for f in faces:                                          # the background embedding, new model
+        v = RNG.normal(size=128).astype(np.float32)
+        v /= np.linalg.norm(v)
+        people.add_vector(db, f, "new-model", v.astype("<f4").tobytes())
+        new.append(v)
+    n, vsum = db.execute("SELECT n, vsum FROM people WHERE id = ?", (anna,)).fetchone()
+    assert n == 2 and np.allclose(np.frombuffer(vsum, "<f8"), new[0] + new[1], atol=1e-5)
+    assert people.drop_other_models(db, "new-model") == 0
+
+
+def test_the_service_knows_the_model_the_workers_embed_with():
+    from starsort.analysis import embed
+    assert people.MODEL == embed.SFace.name

@@ -174,6 +174,9 @@ class Service:
                         "user: files it creates will belong to root.")
         try:
             pipeline.recover(self.lib)
+            if self.cfg.people.enabled and (dropped := self.lib.call(people_store.drop_other_models)):
+                log.info("the face model changed: %d face vector(s) of the old one dropped; the faces are"
+                         " embedded again in the background", dropped)
             self.pool = self._pool()
             if self.serve_page:
                 self._start_page()

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 from sqlite_utils import Database
 
+from .db import transaction
+
 DIMS = 128
 
 
@@ -59,9 +61,45 @@ def find(vectors: Vectors, query: np.ndarray, threshold: float) -> list[Match]:
     return sorted(best.values(), key=lambda m: m.distance)
 
 
+# The embedder in use (analysis.embed.SFace.name; a test checks they agree). Named here
+# so the service, which never loads the model, knows which stored vectors are current.
+MODEL = "sface-2021dec-int8bq"
+
+
 def add_vector(db: Database, face_id: int, model: str, vector: bytes) -> None:
+    """Store a face's vector; a face already given to a person moves that person's running sum
+    with it (a face embedded after the photographer placed it, or embedded again)."""
+    old = _vector(db, face_id)
     db.execute("INSERT OR REPLACE INTO face_vectors (face_id, model, vector) VALUES (?, ?, ?)",
                (face_id, model, vector))
+    row = db.execute("SELECT person_id FROM face_people WHERE face_id = ?", (face_id,)).fetchone()
+    if row is not None:
+        _shift(db, row[0], old, -1)
+        _shift(db, row[0], np.frombuffer(vector, "<f4").astype(np.float64), 1)
+
+
+def drop_other_models(db: Database, model: str = MODEL) -> int:
+    """Vectors made by another model than `model` are dropped (vectors of two models cannot be
+    compared), and every person's running sum is made again from the vectors that stay. The
+    assignments stay: who a face is does not depend on the model. The dropped faces are
+    embedded again in the background, like faces filed before there were embeddings, and join
+    their people's sums as they come. Returns how many were dropped."""
+    n = db.execute("SELECT count(*) FROM face_vectors WHERE model != ?", (model,)).fetchone()[0]
+    if not n:
+        return 0
+    with transaction(db):
+        db.execute("DELETE FROM face_vectors WHERE model != ?", (model,))
+        sums: dict[int, list] = {}
+        for pid, blob in db.execute("SELECT fp.person_id, v.vector FROM face_people fp"
+                                    " JOIN face_vectors v ON v.face_id = fp.face_id"):
+            entry = sums.setdefault(pid, [np.zeros(DIMS), 0])
+            entry[0] += np.frombuffer(blob, "<f4")
+            entry[1] += 1
+        db.execute("UPDATE people SET vsum = NULL, n = 0")
+        for pid, (total, count) in sums.items():
+            db.execute("UPDATE people SET vsum = ?, n = ? WHERE id = ?",
+                       (np.asarray(total, "<f8").tobytes(), count, pid))
+    return n
 
 
 class VectorCache:
@@ -118,8 +156,8 @@ def load_vectors(db: Database, model: str | None = None, face_ids: Iterable[int]
 
 
 def without_vectors(db: Database, skip: tuple[int, ...] = ()) -> dict | None:
-    """A filed photo with faces that were never embedded (filed before embeddings existed),
-    newest first: {"id", "current_path", "pair_path", "faces": [(face_id, landmarks)]}."""
+    """A filed photo with faces that have no vector (filed before embeddings existed, or their
+    vectors were a former model's: `drop_other_models`), newest first: {"id", "current_path", "pair_path", "faces": [(face_id, landmarks)]}."""
     import json
     not_in = f" AND f.photo_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
     row = db.execute(
