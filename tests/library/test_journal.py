@@ -247,3 +247,17 @@ def test_the_journal_is_on_disk_before_a_file_enters_the_library_and_before_a_so
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 1
     assert {r["state"] for r in db.query("SELECT state FROM moves")} == {"done"}
     db.conn.close()
+
+
+def test_filing_a_photo_reads_its_own_journal_rows_by_index_not_every_move_ever_made(fresh_db, folders):
+    members = _group(folders["inbox"])
+    photo = _photo(fresh_db, members[0].src, members[1].src)
+    issued: list[str] = []
+    fresh_db.conn.set_trace_callback(issued.append)
+    Filer(lambda fn: fn(fresh_db), folders["library"]).file(photo, members, folders["library"] / "4-stars", copy=False)
+    fresh_db.conn.set_trace_callback(None)
+    reads = [s for s in issued if "FROM moves" in s]
+    assert reads
+    for statement in reads:
+        plan = " ".join(r[3] for r in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
+        assert "SCAN moves" not in plan, (statement, plan)

@@ -174,7 +174,7 @@ class Filer:
 
     def unfinished(self) -> list[int]:
         return self.call(lambda db: [r[0] for r in db.execute(
-            "SELECT DISTINCT photo_id FROM moves WHERE state != 'done' ORDER BY photo_id")])
+            "SELECT DISTINCT photo_id FROM moves WHERE state IN ('planned', 'placed') ORDER BY photo_id")])
 
     def record_done(self, photo_id: int, role: str, src: str, dst: str) -> None:
         """Journal a move that already happened (the photographer moved a file by hand),

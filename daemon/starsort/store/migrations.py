@@ -396,6 +396,13 @@ def m009_people_changes(db: Database) -> None:
         """)
 
 
+@migrations()
+def m010_moves_photo_index(db: Database) -> None:
+    # Filing reads a photo's journal rows several times (complete, committed, finish,
+    # collapse, undo); without this each read walked every move the library ever made.
+    db.execute("CREATE INDEX IF NOT EXISTS moves_photo ON moves(photo_id)")
+
+
 def _run_script(db: Database, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split the migration
     # from its record in _sqlite_migrations and break the all-or-nothing apply.
