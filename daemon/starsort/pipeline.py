@@ -11,7 +11,7 @@ One photo's way from the inbox to its star folder:
       DECODE_AHEAD   decode -> exif -> phash -> signature -> preview (a thread, one photo ahead)
       DETECT         faces -> blur -> embed -> rate                 (torch, then OpenCV's dnn)
   [the deciding thread, the one writer]
-      after_analysis store -> bursts -> file -> ratings
+      after_analysis store -> bursts -> file -> ratings   (after_analysis_many: several, sharing fsyncs)
 
 The worker runs the analysis stages in a child process, so a decoder crash
 costs one photo, not the service; `bursts` runs in the service because it is
@@ -34,13 +34,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from .analysis.job import Context, Job, Stage
-from .library import bursts, copies, outcomes, overrides, ratings, recovery
+from .library import bursts, copies, outcomes, overrides, ratings, recovery, xmp
 from .library.context import Library
 from .library.names import stars_text
 from .store import results
 from .store.db import transaction
 
-__all__ = ["Context", "WORKER_STAGES", "after_analysis", "analyse", "before_analysis",
+__all__ = ["Context", "WORKER_STAGES", "after_analysis", "after_analysis_many", "analyse", "before_analysis",
            "file_and_rate", "record", "recover"]
 
 log = logging.getLogger("starsort.pipeline")
@@ -105,6 +105,40 @@ def after_analysis(lib: Library, photo_id: int, result: dict) -> None:
     file_and_rate(lib, photo_id)
 
 
+def after_analysis_many(lib: Library, answers: list[tuple[int, dict]]) -> None:
+    """store -> bursts -> file -> ratings, for photos whose analyses came back together.
+
+    The same steps in the same order, with their commits and fsyncs shared: one
+    transaction stores them all and groups them into bursts, in the order they came;
+    the filings share their durable steps (`outcomes.file_many`); the sidecars' folders
+    are synced once each. A cluster answers many photos at a time; one by one, the
+    coordinator spent most of each photo waiting on the disk.
+    """
+    if len(answers) == 1:
+        after_analysis(lib, *answers[0])
+        return
+
+    def write(db: Database) -> None:
+        with transaction(db):
+            for photo_id, result in answers:
+                results.store(db, photo_id, result)
+                bursts.assign(db, photo_id, lib.cfg.cluster)
+    try:
+        lib.call(write)
+    except Exception:   # noqa: BLE001 - one result the store refuses must not take the others with it
+        log.warning("storing %d results together failed; storing them one at a time", len(answers), exc_info=True)
+        for photo_id, result in answers:
+            after_analysis(lib, photo_id, result)
+        return
+    for photo_id, result in answers:
+        _log_result(photo_id, result)
+    states = outcomes.file_many(lib, [photo_id for photo_id, _ in answers])
+    with xmp.folder_syncs_shared():
+        for photo_id, _ in answers:
+            if states.get(photo_id) == "done":
+                ratings.write(lib, photo_id)
+
+
 def record(lib: Library, photo_id: int, result: dict) -> None:
     """store -> bursts, in one transaction: a crash never leaves a stored result outside its burst."""
     def write(db: Database) -> None:
@@ -112,6 +146,10 @@ def record(lib: Library, photo_id: int, result: dict) -> None:
             results.store(db, photo_id, result)
             bursts.assign(db, photo_id, lib.cfg.cluster)
     lib.call(write)
+    _log_result(photo_id, result)
+
+
+def _log_result(photo_id: int, result: dict) -> None:
     faces_ = result.get("faces") or []
     counted = [f for f in faces_ if not f.get("skipped")]
     log.info("photo %d: %s (%s; %d face(s), %d blurry, %d skipped) in %.2fs", photo_id,

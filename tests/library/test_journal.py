@@ -261,3 +261,78 @@ def test_filing_a_photo_reads_its_own_journal_rows_by_index_not_every_move_ever_
     for statement in reads:
         plan = " ".join(r[3] for r in fresh_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
         assert "SCAN moves" not in plan, (statement, plan)
+
+
+# ---- several photos at once (Filer.file_many) -----------------------------------------------------
+
+def _three(inbox: Path, db) -> list[tuple[int, list[Member]]]:
+    """A RAW+JPEG+XMP photo and two lone JPEGs, queued."""
+    pair = _group(inbox)
+    out = [(_photo(db, pair[0].src, pair[1].src), pair)]
+    for name in ("a.jpg", "b.jpg"):
+        src = copy_fixture("clapton-2.jpg" if name == "a.jpg" else "kit_with_rose.jpg", inbox, name)
+        out.append((_photo(db, str(src)), [Member("primary", str(src))]))
+    return out
+
+
+def test_filing_several_photos_at_once_files_each_whole_with_one_fsync_per_folder(fresh_db, folders, monkeypatch):
+    from starsort.library import journal
+    photos_ = _three(folders["inbox"], fresh_db)
+    hashes = {os.path.basename(m.src): sha256(m.src) for _, ms in photos_ for m in ms}
+    synced: list[str] = []
+    real_fsync = journal.fsync_dir
+    monkeypatch.setattr(journal, "fsync_dir", lambda p: (synced.append(str(p)), real_fsync(p)))
+    dest = folders["library"] / "4-stars"
+
+    filed, left = Filer(lambda fn: fn(fresh_db), folders["library"]).file_many(
+        [(pid, ms, dest) for pid, ms in photos_], copy=False)
+
+    assert left == [] and sorted(filed) == sorted(pid for pid, _ in photos_)
+    assert {os.path.basename(p): sha256(p) for f in filed.values() for p in f.values()} == hashes
+    assert files(folders["inbox"]) == []
+    # One fsync of the star folder for the five links, one of the inbox for the five unlinks.
+    assert sorted(synced) == sorted([str(dest), str(folders["inbox"])])
+    states = fresh_db.execute("SELECT state, COUNT(*) FROM moves GROUP BY state").fetchall()
+    assert states == [("placed", 5)]      # the caller records the ends (outcomes.file_many)
+
+
+def test_a_photo_whose_name_is_taken_during_a_batch_leaves_it_with_its_source_intact(fresh_db, folders, monkeypatch):
+    from starsort.library import journal
+    photos_ = _three(folders["inbox"], fresh_db)
+    dest = folders["library"] / "4-stars"
+    taken = dest / "a.jpg"
+    real_place = journal.place
+
+    def place_after_someone_else(src, dst, copy, sync_folder=True):
+        if dst == str(taken):
+            taken.write_bytes(b"another program's file")
+        return real_place(src, dst, copy, sync_folder)
+    monkeypatch.setattr(journal, "place", place_after_someone_else)
+    a_id = photos_[1][0]
+    digest = sha256(photos_[1][1][0].src)
+
+    filed, left = Filer(lambda fn: fn(fresh_db), folders["library"]).file_many(
+        [(pid, ms, dest) for pid, ms in photos_], copy=False)
+
+    assert left == [a_id] and a_id not in filed and len(filed) == 2
+    assert sha256(photos_[1][1][0].src) == digest                  # still in the inbox, whole
+    assert taken.read_bytes() == b"another program's file"         # never overwritten
+    assert fresh_db.execute("SELECT COUNT(*) FROM moves WHERE photo_id = ?", [a_id]).fetchone() == (0,)
+
+
+def test_a_source_that_changed_after_its_link_leaves_the_batch_to_be_finished_alone(fresh_db, folders, monkeypatch):
+    from starsort.library import journal
+    photos_ = _three(folders["inbox"], fresh_db)
+    dest = folders["library"] / "4-stars"
+    b_id, b = photos_[2][0], photos_[2][1][0].src
+    real_holds = journal.holds_source
+    monkeypatch.setattr(journal, "holds_source", lambda src, dst, sha: src != b and real_holds(src, dst, sha))
+
+    filer = Filer(lambda fn: fn(fresh_db), folders["library"])
+    filed, left = filer.file_many([(pid, ms, dest) for pid, ms in photos_], copy=False)
+
+    assert left == [b_id] and b_id not in filed
+    assert os.path.exists(b)                                       # not unlinked
+    assert fresh_db.execute("SELECT state FROM moves WHERE photo_id = ?", [b_id]).fetchall() == [("placed",)]
+    with pytest.raises(SourceChanged):                             # alone, it is refused the same way
+        filer.complete(b_id)

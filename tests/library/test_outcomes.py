@@ -222,3 +222,76 @@ def test_a_changed_quarantined_file_whose_old_name_is_taken_stays_and_is_reporte
     warnings = lib.call(lambda db: db.execute(
         "SELECT count(*) FROM events WHERE message LIKE '%cannot go back%'").fetchone()[0])
     assert warnings == 1
+
+
+# ---- photos analysed together (outcomes.file_many, pipeline.after_analysis_many) -------------------
+
+def _queued(lib: Library, src: Path, pair: Path | None = None) -> int:
+    now = time.time()
+    return lib.call(lambda db: photos.queue(db, original=str(src), pair=str(pair) if pair else None,
+                                            kind="raw" if pair else "jpeg", size=None, mtime_ns=None, now=now))
+
+
+def test_photos_analysed_together_are_stored_filed_and_rated_as_they_would_be_one_at_a_time(make_library,
+                                                                                           folders):
+    from ..helpers import TITLED_SIDECAR, analysis_result
+    lib = make_library(xmp={"pick_label": "Pick"})
+    inbox = folders["inbox"]
+    raw = copy_fixture("two_people.ARW", inbox, "DSC00001.ARW")
+    jpeg = copy_fixture("ivan.jpg", inbox, "DSC00001.JPG")
+    (inbox / "DSC00001.xmp").write_text(TITLED_SIDECAR.format(title="first dance"))
+    frames = [copy_fixture(n, inbox, f"burst{i}.jpg") for i, n in enumerate(("clapton-2.jpg", "kit_with_rose.jpg"))]
+    soft = copy_fixture("ivan.jpg", inbox, "soft.jpg")
+    before = {p.name: sha256(p) for p in files(inbox)}
+    ids = [_queued(lib, raw, jpeg)] + [_queued(lib, f) for f in frames] + [_queued(lib, soft)]
+    answers = [
+        (ids[0], analysis_result(ids[0], 5, [60.0], phash="0000000000000000")),
+        # Two frames of one burst (same hash, a second apart): the sharper is its pick.
+        (ids[1], analysis_result(ids[1], 4, [30.0], phash="ffff0000ffff0000", captured="2026-11-22T15:00:00")),
+        (ids[2], analysis_result(ids[2], 4, [45.0], phash="ffff0000ffff0000", captured="2026-11-22T15:00:01")),
+        (ids[3], analysis_result(ids[3], 1, [2.0], phash="00ff00ff00ff00ff")),
+    ]
+
+    pipeline.after_analysis_many(lib, answers)
+
+    rows = [lib.photo(i) for i in ids]
+    assert [r["state"] for r in rows] == ["done"] * 4
+    assert [Path(r["current_path"]).parent.name for r in rows] == ["5-stars", "4-stars", "4-stars", "1-star"]
+    assert rows[1]["cluster_id"] == rows[2]["cluster_id"] is not None and rows[2]["is_pick"] == 1
+    assert files(inbox) == []
+    assert sorted(sha256(p) for p in files(folders["library"]) if p.suffix != ".xmp") == sorted(
+        d for n, d in before.items() if not n.endswith(".xmp"))
+    kept = read_xmp(Path(rows[0]["current_path"]).with_suffix(".xmp"))
+    assert (kept["Xmp.xmp.Rating"], kept["Xmp.dc.title"]) == ("5", {'lang="x-default"': "first dance"})
+    burst_pick = read_xmp(Path(rows[2]["current_path"]).with_suffix(".xmp"))
+    assert (burst_pick["Xmp.xmp.Rating"], burst_pick.get("Xmp.xmp.Label")) == ("4", "Pick")
+    assert "Xmp.xmp.Label" not in read_xmp(Path(rows[1]["current_path"]).with_suffix(".xmp"))
+
+
+def test_a_photo_that_leaves_a_batch_is_filed_alone_under_the_next_free_name(lib, folders, monkeypatch):
+    a = copy_fixture("ivan.jpg", folders["inbox"], "a.jpg")
+    b = copy_fixture("clapton-2.jpg", folders["inbox"], "b.jpg")
+    ids = [_analysed(lib, a), _analysed(lib, b)]
+    taken = folders["library"] / "4-stars" / "b.jpg"
+    real_place = journal.place
+
+    def someone_else_first(src, dst, copy, sync_folder=True):
+        if dst == str(taken) and not taken.exists():
+            taken.write_bytes(b"another program's file")
+        return real_place(src, dst, copy, sync_folder)
+    monkeypatch.setattr(journal, "place", someone_else_first)
+
+    assert outcomes.file_many(lib, ids) == {ids[0]: "done", ids[1]: "done"}
+    assert lib.photo(ids[1])["current_path"] == str(folders["library"] / "4-stars" / "b_2.jpg")
+    assert taken.read_bytes() == b"another program's file"
+    assert files(folders["inbox"]) == []
+
+
+def test_photos_that_are_not_first_filings_go_through_file_one_at_a_time(make_library, folders):
+    lib = make_library(mode="rate-in-place")
+    a = copy_fixture("ivan.jpg", folders["inbox"], "a.jpg")
+    b = copy_fixture("clapton-2.jpg", folders["inbox"], "b.jpg")
+    ids = [_analysed(lib, a), _analysed(lib, b)]
+
+    assert outcomes.file_many(lib, ids) == {ids[0]: "done", ids[1]: "done"}
+    assert [lib.photo(i)["current_path"] for i in ids] == [str(a), str(b)]   # rated where they lie

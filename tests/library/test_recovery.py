@@ -96,3 +96,56 @@ def test_a_filing_cut_after_its_first_source_left_is_finished_not_taken_back(fol
     assert {p.suffix: fsops.sha256_file(p) for p in filed} == sums
     assert (current, pair) == tuple(str(p) for p in filed)
     assert list(folders["inbox"].iterdir()) == []
+
+
+# ---- a crash inside a batch filing (pipeline.after_analysis_many) ---------------------------------
+
+class _Crash(BaseException):
+    """The process dies here: no handler of filing's catches it, as none survives a kill."""
+
+
+@pytest.mark.parametrize("point", ["link:1", "link:4", "fsync_dir:1", "unlink_src:1", "unlink_src:3",
+                                   "fsync_src_dir:1", "commit:3", "commit:6"])
+def test_a_crash_at_any_step_of_a_batch_filing_is_finished_at_the_next_start(make_library, folders,
+                                                                             monkeypatch, point):
+    """Three photos (a RAW+JPEG pair, two JPEGs) filed together, the process killed at one step:
+    after the restart's recovery and filing, every original is in the library exactly once."""
+    from starsort import crashpoints
+    from starsort.library import outcomes
+    from starsort.store import photos
+
+    from ..helpers import analysis_result, files, sha256
+    lib = make_library()
+    inbox = folders["inbox"]
+    raw = copy_fixture("two_people.ARW", inbox, "DSC00001.ARW")
+    jpeg = copy_fixture("ivan.jpg", inbox, "DSC00001.JPG")
+    singles = [copy_fixture("clapton-2.jpg", inbox, "a.jpg"), copy_fixture("kit_with_rose.jpg", inbox, "b.jpg")]
+    originals = sorted(sha256(p) for p in files(inbox))
+    now = time.time()
+    ids = [lib.call(lambda db: photos.queue(db, original=str(raw), pair=str(jpeg), kind="raw", size=None,
+                                            mtime_ns=None, now=now))]
+    ids += [lib.call(lambda db, s=s: photos.queue(db, original=str(s), pair=None, kind="jpeg", size=None,
+                                                  mtime_ns=None, now=now)) for s in singles]
+    step, n = point.split(":")
+    seen = {"n": 0}
+
+    def hit(name: str) -> None:
+        if name == step:
+            seen["n"] += 1
+            if seen["n"] == int(n):
+                raise _Crash(point)
+    monkeypatch.setattr(crashpoints, "hit", hit)
+    with pytest.raises(_Crash):
+        pipeline.after_analysis_many(lib, [(i, analysis_result(i, 4, [50.0], phash=f"{i:016x}")) for i in ids])
+    monkeypatch.undo()
+    lib.writer.close()
+
+    restarted = make_library()
+    pipeline.recover(restarted)
+    for photo_id in ids:                       # what the loop's dispatch then does
+        if restarted.photo(photo_id)["state"] == "analysed":
+            outcomes.file(restarted, photo_id)
+
+    assert [restarted.photo(i)["state"] for i in ids] == ["done"] * 3
+    assert files(inbox) == []
+    assert sorted(sha256(p) for p in files(folders["library"]) if p.suffix != ".xmp") == originals

@@ -103,8 +103,12 @@ def _copy_verified(src: str, dst: str) -> str:
             pass
 
 
-def place(src: str, dst: str, copy: bool) -> str | None:
-    """Make dst hold src's bytes without overwriting anything. Returns the SHA-256 if it copied."""
+def place(src: str, dst: str, copy: bool, sync_folder: bool = True) -> str | None:
+    """Make dst hold src's bytes without overwriting anything. Returns the SHA-256 if it copied.
+
+    `sync_folder=False`: a link's folder is left for the caller to fsync, once for every
+    photo it files there, before anything relies on the link (see `Filer.file_many`).
+    """
     folder = os.path.dirname(dst)
     if not stat.S_ISREG(os.lstat(src).st_mode):
         # Swapped for a symlink (or a FIFO) since it was analysed: filing it
@@ -115,8 +119,9 @@ def place(src: str, dst: str, copy: bool) -> str | None:
         try:
             os.link(src, dst, follow_symlinks=False)
             crashpoints.hit("link")
-            fsync_dir(folder)
-            crashpoints.hit("fsync_dir")
+            if sync_folder:
+                fsync_dir(folder)
+                crashpoints.hit("fsync_dir")
             return None
         except FileExistsError:
             raise Collision(dst) from None

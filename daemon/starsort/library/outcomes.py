@@ -276,26 +276,84 @@ def finish_filing(lib: Library, photo_id: int, placed: dict[str, str], final_sta
 
     def finish(db: Database) -> None:
         with transaction(db):
-            photos.filed(db, photo_id, final_state, primary, pair, now)
-            journal.collapse(db, photo_id)
-            # A copy read every byte: keep its hash, so a later card imported
-            # again is recognised without reading this file.
-            for m in db.query("SELECT role, sha256 FROM moves WHERE photo_id = ? AND role IN ('primary', 'pair')"
-                              " AND sha256 IS NOT NULL ORDER BY id", [photo_id]):
-                photos.hashed(db, photo_id, *((m["sha256"], None) if m["role"] == "primary" else (None, m["sha256"])))
-            for m in db.query("SELECT src, dst FROM moves WHERE photo_id = ?", [photo_id]):
-                try:
-                    st = os.stat(m["dst"])
-                except FileNotFoundError:
-                    continue
-                seen.remember(db, m["src"], st, photo_id)
+            _record_filed(db, photo_id, final_state, primary, pair, now)
     lib.call(finish)
+    _log_filed(row, primary, final_state)
+    return final_state
+
+
+def _record_filed(db: Database, photo_id: int, final_state: str, primary: str, pair: str | None,
+                  now: float) -> None:
+    """A finished filing in the database (inside the caller's transaction)."""
+    photos.filed(db, photo_id, final_state, primary, pair, now)
+    journal.collapse(db, photo_id)
+    # A copy read every byte: keep its hash, so a later card imported
+    # again is recognised without reading this file.
+    for m in db.query("SELECT role, sha256 FROM moves WHERE photo_id = ? AND role IN ('primary', 'pair')"
+                      " AND sha256 IS NOT NULL ORDER BY id", [photo_id]):
+        photos.hashed(db, photo_id, *((m["sha256"], None) if m["role"] == "primary" else (None, m["sha256"])))
+    for m in db.query("SELECT src, dst FROM moves WHERE photo_id = ?", [photo_id]):
+        try:
+            st = os.stat(m["dst"])
+        except FileNotFoundError:
+            continue
+        seen.remember(db, m["src"], st, photo_id)
+
+
+def _log_filed(row: dict, primary: str, final_state: str) -> None:
     if row["state"] in ("filing", "done") and row["current_path"] and row["current_path"] != primary:
         verb = "moved"          # a refiling: from one library folder to another
     else:
         verb = {"done": "filed", "quarantined": "quarantined", "duplicate": "moved the copy"}[final_state]
     log.info("%s %s -> %s", verb, os.path.basename(row["original_path"]), primary)
-    return final_state
+
+
+def file_many(lib: Library, photo_ids: list[int]) -> dict[int, str | None]:
+    """`file` for photos analysed together (answers that came back at once): the states reached.
+
+    Photos on the usual way (a first filing into a star folder) are filed as one batch
+    (`Filer.file_many`), whose durable steps they share, and finished in one transaction.
+    Every other photo (rate-in-place, a copy already filed, a filing to finish, a quarantine
+    to retry) and every photo that leaves the batch goes through `file`, one at a time,
+    which handles each case as it always does.
+    """
+    states: dict[int, str | None] = {}
+    batch: list[tuple[int, list[Member], Path]] = []
+    rows: dict[int, dict] = {}
+    if not lib.in_place:
+        for photo_id in photo_ids:
+            row = lib.photo(photo_id)
+            if (row["state"] != "analysed" or row["duplicate_of"] is not None or row["stars"] is None
+                    or lib.filer.committed(photo_id) or copies.already_filed(lib, row) is not None):
+                continue
+            group = members(row)
+            if not any(m.role == "primary" for m in group):
+                continue
+            rows[photo_id] = row
+            batch.append((photo_id, group, lib.root / folder_for(int(row["stars"]), bool(row["rejected"]))))
+    filed: dict[int, dict[str, str]] = {}
+    if batch:
+        filed, _ = lib.filer.file_many(batch, lib.copy)
+    now = time.time()
+
+    def finish(db: Database) -> None:
+        with transaction(db):
+            for photo_id, placed in filed.items():
+                db.execute("UPDATE moves SET state = 'done', updated_at = ? WHERE photo_id = ? AND state = 'placed'",
+                           (now, photo_id))
+                _record_filed(db, photo_id, "done", placed["primary"], placed.get("pair") or rows[photo_id]["pair_path"],
+                              now)
+    if filed:
+        lib.call(finish)
+    for photo_id, placed in filed.items():
+        _log_filed(rows[photo_id], placed["primary"], "done")
+        states[photo_id] = "done"
+    if filed and not lib.copy:
+        remove_emptied_folders(lib, [m.src for photo_id, group, _ in batch if photo_id in filed for m in group])
+    for photo_id in photo_ids:
+        if photo_id not in states:
+            states[photo_id] = file(lib, photo_id)
+    return states
 
 
 def follow(lib: Library, photo: dict, path: str, role: str) -> None:

@@ -35,12 +35,14 @@ pyexiv2 facts this relies on (checked against pyexiv2 2.16.0, bundled exiv2 0.28
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import os
 import stat
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pyexiv2
 
@@ -561,8 +563,30 @@ def _replace_if_unchanged(sidecar: Path, data: bytes, expected: tuple[int, int, 
                 os.unlink(tmp)
             except OSError:
                 pass
-    _fsync_dir(folder)
+    shared = getattr(_shared_syncs, "folders", None)
+    if shared is None:
+        _fsync_dir(folder)
+    else:
+        shared.add(folder)
     return True
+
+
+_shared_syncs = threading.local()
+
+
+@contextlib.contextmanager
+def folder_syncs_shared() -> Iterator[None]:
+    """Sidecars written inside (on this thread) have their folders fsynced once each, on the
+    way out, rather than once per sidecar: for a batch of photos filed into one star folder.
+    Each sidecar's own bytes are still fsynced before its rename."""
+    folders: set[Path] = set()
+    _shared_syncs.folders = folders
+    try:
+        yield
+    finally:
+        _shared_syncs.folders = None
+        for folder in sorted(folders):
+            _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:

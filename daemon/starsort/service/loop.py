@@ -352,10 +352,9 @@ class Service:
             waiting = self.settle() if not paused else 0
             if not paused:
                 self.dispatch()
-            for answer in self.pool.poll(0.2):
-                if self._stop.is_set() and answer.status in (Status.CRASHED, Status.TIMEOUT):
-                    continue  # workers are being stopped; the photo stays queued
-                self.handle(answer)
+            # Workers being stopped: a photo they were analysing stays queued.
+            self.handle_all([a for a in self.pool.poll(0.2)
+                             if not (self._stop.is_set() and a.status in (Status.CRASHED, Status.TIMEOUT))])
             self.take_requests()
             if not paused:
                 self.group_people()
@@ -515,6 +514,23 @@ class Service:
                         self.lib.call(lambda db: photos.set_kind(db, row["id"], kind))
                     if not self.pool.submit(row["id"], path, kind):
                         break
+
+    def handle_all(self, answers: list[Answer]) -> None:
+        """The answers of one poll. Analyses that came back together are stored and filed
+        together (`pipeline.after_analysis_many`), sharing their commits and fsyncs."""
+        analysed = [a for a in answers if a.status is Status.OK
+                    and a.photo_id not in self._previews and a.photo_id not in self._embeds]
+        together = {id(a) for a in analysed} if len(analysed) > 1 else set()
+        for answer in answers:
+            if id(answer) not in together:
+                self.handle(answer)
+        if len(analysed) < 2:
+            return
+        for answer in analysed:
+            self.retries.succeeded(answer.photo_id)
+        self.lib.call(lambda db: pipeline.after_analysis_many(self.lib, [(a.photo_id, a.payload) for a in analysed]))
+        if any(f.get("embedding") for a in analysed for f in a.payload.get("faces") or []):
+            self._people_due = True
 
     def handle(self, answer: Answer) -> None:
         """One worker answer: a result goes down the pipeline, anything else to the retry policy."""
