@@ -336,3 +336,26 @@ def test_a_source_that_changed_after_its_link_leaves_the_batch_to_be_finished_al
     assert fresh_db.execute("SELECT state FROM moves WHERE photo_id = ?", [b_id]).fetchall() == [("placed",)]
     with pytest.raises(SourceChanged):                             # alone, it is refused the same way
         filer.complete(b_id)
+
+
+def test_a_folder_that_cannot_be_fsynced_sends_its_photos_back_with_every_source_in_the_inbox(fresh_db, folders,
+                                                                                             monkeypatch):
+    from starsort.library import journal
+    photos_ = _three(folders["inbox"], fresh_db)
+    before = {m.src: sha256(m.src) for _, ms in photos_ for m in ms}
+    dest = folders["library"] / "4-stars"
+    real_fsync = journal.fsync_dir
+
+    def eio(path):
+        if str(path) == str(dest):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(path)
+    monkeypatch.setattr(journal, "fsync_dir", eio)
+
+    filed, left = Filer(lambda fn: fn(fresh_db), folders["library"]).file_many(
+        [(pid, ms, dest) for pid, ms in photos_], copy=False)
+
+    assert filed == {} and sorted(left) == sorted(pid for pid, _ in photos_)
+    assert {src: sha256(src) for src in before} == before          # every source still in the inbox
+    assert files(dest) == []                                       # and its links taken back
+    assert fresh_db.execute("SELECT COUNT(*) FROM moves").fetchone() == (0,)

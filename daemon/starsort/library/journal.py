@@ -113,15 +113,19 @@ class Filer:
         for photo_id in list(rows):
             try:
                 for r in rows[photo_id]:
+                    folders.add(os.path.dirname(r["dst"]))
                     r["sha256"] = place(r["src"], r["dst"], copy, sync_folder=False)
                     r["state"] = "placed"
-                    folders.add(os.path.dirname(r["dst"]))
             except (Collision, SourceChanged, OSError) as e:
                 log.info("photo %d is filed on its own: %s", photo_id, e)
                 self._leave(photo_id, rows, left, take_back=True)
         for folder in sorted(folders):
-            fsync_dir(folder)
-            crashpoints.hit("fsync_dir")
+            try:
+                fsync_dir(folder)
+                crashpoints.hit("fsync_dir")
+            except OSError as e:
+                # The links into it may not last: none of its photos may let a source go.
+                self._leave_folder(folder, "dst", rows, left, e, take_back=True)
         placed = [r for photo_rows in rows.values() for r in photo_rows]
         if placed:
             self._placed(placed)
@@ -134,14 +138,17 @@ class Filer:
                     if not holds_source(r["src"], r["dst"], r["sha256"]):
                         raise SourceChanged(f"{r['src']} no longer matches its filed copy {r['dst']}")
                     os.unlink(r["src"])
-                    crashpoints.hit("unlink_src")
                     inbox_folders.add(os.path.dirname(r["src"]))
+                    crashpoints.hit("unlink_src")
             except (SourceChanged, OSError) as e:
                 log.info("photo %d is finished on its own: %s", photo_id, e)
                 self._leave(photo_id, rows, left, take_back=False)
         for folder in sorted(inbox_folders):
-            fsync_dir(folder)
-            crashpoints.hit("fsync_src_dir")
+            try:
+                fsync_dir(folder)
+                crashpoints.hit("fsync_src_dir")
+            except OSError as e:
+                self._leave_folder(folder, "src", rows, left, e, take_back=False)
         return {pid: {r["role"] if r["role"] != "sidecar" else r["src"]: r["dst"] for r in photo_rows}
                 for pid, photo_rows in rows.items()}, left
 
@@ -152,6 +159,13 @@ class Filer:
         return self.call(lambda db: [r[0] for r in db.execute(
             "SELECT dst FROM moves WHERE state IN ('planned', 'placed')"
             " AND substr(dst, 1, length(:p)) = :p", {"p": prefix})])
+
+    def _leave_folder(self, folder: str, side: str, rows: dict[int, list[dict]], left: list[int],
+                      e: OSError, take_back: bool) -> None:
+        for photo_id in [pid for pid, photo_rows in rows.items()
+                         if any(os.path.dirname(r[side]) == folder for r in photo_rows)]:
+            log.info("photo %d is filed on its own: cannot fsync %s: %s", photo_id, folder, e)
+            self._leave(photo_id, rows, left, take_back)
 
     def _leave(self, photo_id: int, rows: dict[int, list[dict]], left: list[int], take_back: bool) -> None:
         """Take a photo out of a batch. Before any source left, its placements are taken back
