@@ -359,3 +359,28 @@ def test_a_folder_that_cannot_be_fsynced_sends_its_photos_back_with_every_source
     assert {src: sha256(src) for src in before} == before          # every source still in the inbox
     assert files(dest) == []                                       # and its links taken back
     assert fresh_db.execute("SELECT COUNT(*) FROM moves").fetchone() == (0,)
+
+
+def test_a_folder_listed_for_a_batch_finds_every_stem_its_probes_find(folders):
+    star = folders["library"] / "4-stars"
+    star.mkdir()
+    for name in ("DSC1.ARW", "DSC2.jpg", "DSC3.JPG.xmp", "DSC4.xmp", "DSC5.arw.XMP", "DSC6", "notes.txt",
+                 "DSC7.JPG.bak"):
+        (star / name).write_bytes(b"x")
+    listed = names.StemsInUse(star, photos=10)
+    assert listed.stems is not None                     # a small folder: one listing beats 10 photos' probes
+    for stem in ("DSC1", "DSC2", "DSC3", "DSC3.JPG", "DSC4", "DSC5", "DSC6", "DSC7", "DSC8", "notes",
+                 "DSC7.JPG", "DSC7.JPG.bak"):
+        assert listed(star, stem) == names.stem_in_use(star, stem), stem
+
+
+def test_a_batch_into_a_large_folder_probes_names_instead_of_listing_it(folders, monkeypatch):
+    star = folders["library"] / "4-stars"
+    star.mkdir()
+    for i in range(3000):
+        (star / f"IMG_{i:05d}.JPG").touch()
+    listings = []
+    monkeypatch.setattr(names.os, "listdir", lambda p: listings.append(p) or [])
+    one = names.StemsInUse(star, photos=1)
+    assert one.stems is None and listings == []
+    assert one(star, "IMG_00042") and not one(star, "IMG_09999")

@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -23,7 +24,7 @@ from .. import crashpoints, paths
 from ..store import photos
 from ..store.db import durably, transaction
 from .fsops import Collision, SourceChanged, fsync_dir, holds_source, place
-from .names import TEMP_PREFIX, Member, plan
+from .names import TEMP_PREFIX, Member, StemsInUse, plan
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,15 @@ class Filer:
         if not self.library.is_dir() and paths.below_absent_mount(self.library):
             return {}, [pid for pid, _, _ in items]
         reserved: dict[str, set[str]] = {}
+        in_use: dict[str, StemsInUse] = {}
+        into = Counter(str(dest_dir) for _, _, dest_dir in items)
         dsts: dict[int, dict[str, str]] = {}
         for photo_id, members, dest_dir in items:
             key = str(dest_dir)
             if key not in reserved:
                 reserved[key] = set(self._reserved(dest_dir))
-            dsts[photo_id] = plan(dest_dir, members, reserved[key])
+                in_use[key] = StemsInUse(dest_dir, into[key])
+            dsts[photo_id] = plan(dest_dir, members, reserved[key], in_use[key])
             reserved[key] |= set(dsts[photo_id].values())
         now = time.time()
         rows: dict[int, list[dict]] = {}
