@@ -79,8 +79,9 @@ class Filer:
         Returns the photos filed (their placements, as `file` returns them) and the photos
         that left the batch, in order: a name taken meanwhile, a source changed or gone, a
         full disk. Their journal rows say how far each got, and the caller files each alone
-        (`file` or `complete`), which is where every such case is handled. The caller
-        finishes the filed ones (`outcomes.finish_filing`) before anything else is written.
+        (`file` or `complete`), which is where every such case is handled. The filed ones'
+        moves are left `placed`: the caller marks them done in the transaction that records
+        the photos as filed (`outcomes.file_many`).
         """
         if not items:
             return {}, []
@@ -123,13 +124,8 @@ class Filer:
             except (Collision, SourceChanged, OSError) as e:
                 log.info("photo %d is filed on its own: %s", photo_id, e)
                 self._leave(photo_id, rows, left, take_back=True)
-        for folder in sorted(folders):
-            try:
-                fsync_dir(folder)
-                crashpoints.hit("fsync_dir")
-            except OSError as e:
-                # The links into it may not last: none of its photos may let a source go.
-                self._leave_folder(folder, "dst", rows, left, e, take_back=True)
+        # A folder whose links may not last: none of its photos may let a source go.
+        self._sync(folders, "fsync_dir", "dst", rows, left, take_back=True)
         placed = [r for photo_rows in rows.values() for r in photo_rows]
         if placed:
             self._placed(placed)
@@ -147,12 +143,7 @@ class Filer:
             except (SourceChanged, OSError) as e:
                 log.info("photo %d is finished on its own: %s", photo_id, e)
                 self._leave(photo_id, rows, left, take_back=False)
-        for folder in sorted(inbox_folders):
-            try:
-                fsync_dir(folder)
-                crashpoints.hit("fsync_src_dir")
-            except OSError as e:
-                self._leave_folder(folder, "src", rows, left, e, take_back=False)
+        self._sync(inbox_folders, "fsync_src_dir", "src", rows, left, take_back=False)
         return {pid: {r["role"] if r["role"] != "sidecar" else r["src"]: r["dst"] for r in photo_rows}
                 for pid, photo_rows in rows.items()}, left
 
@@ -164,12 +155,19 @@ class Filer:
             "SELECT dst FROM moves WHERE state IN ('planned', 'placed')"
             " AND substr(dst, 1, length(:p)) = :p", {"p": prefix})])
 
-    def _leave_folder(self, folder: str, side: str, rows: dict[int, list[dict]], left: list[int],
-                      e: OSError, take_back: bool) -> None:
-        for photo_id in [pid for pid, photo_rows in rows.items()
-                         if any(os.path.dirname(r[side]) == folder for r in photo_rows)]:
-            log.info("photo %d is filed on its own: cannot fsync %s: %s", photo_id, folder, e)
-            self._leave(photo_id, rows, left, take_back)
+    def _sync(self, folders: set[str], step: str, side: str, rows: dict[int, list[dict]], left: list[int],
+              take_back: bool) -> None:
+        """fsync each folder once; the photos with a file (`side`: dst or src) in a folder that
+        cannot be synced leave the batch."""
+        for folder in sorted(folders):
+            try:
+                fsync_dir(folder)
+                crashpoints.hit(step)
+            except OSError as e:
+                for photo_id in [pid for pid, photo_rows in rows.items()
+                                 if any(os.path.dirname(r[side]) == folder for r in photo_rows)]:
+                    log.info("photo %d is filed on its own: cannot fsync %s: %s", photo_id, folder, e)
+                    self._leave(photo_id, rows, left, take_back)
 
     def _leave(self, photo_id: int, rows: dict[int, list[dict]], left: list[int], take_back: bool) -> None:
         """Take a photo out of a batch. Before any source left, its placements are taken back
