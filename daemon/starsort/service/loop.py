@@ -4,7 +4,8 @@
               -> the review page (a thread) and the library's move watch
     loop:     settle (inbox -> queued photos)
               dispatch queued photos to analysis workers
-              each answer -> pipeline.after_analysis (store, bursts, file, ratings)
+              each answer -> pipeline.after_analysis (store, bursts, file, ratings);
+              answers that came back together -> after_analysis_many, as one batch
               the photographer's requests (the review page, moves by hand)
               previews for photos analysed before there were any, when idle
               rescan every rescan_interval; restart dead observers; heartbeat
