@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -38,21 +39,34 @@ log = logging.getLogger("starsort.library")
 def file(lib: Library, photo_id: int) -> str | None:
     """File an analysed photo by its stars; returns the state it reached ('done', 'quarantined'), else None."""
     row = lib.photo(photo_id)
-    if lib.in_place:
+    way, arg = _way(lib, row)
+    if way == "in place":
         return rate_in_place(lib, row, "done")
+    if way == "duplicate":
+        return duplicate(lib, photo_id, arg)
+    if way == "quarantine":
+        return _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
+    return _file_into(lib, row, arg, final_state="done")
+
+
+def _way(lib: Library, row: dict) -> tuple[str, Any]:
+    """How `file` files an analysed photo: ("in place", None), ("duplicate", the photo it copies),
+    ("quarantine", None) or ("star folder", the folder)."""
+    if lib.in_place:
+        return "in place", None
     if row["duplicate_of"] is not None:
         # Found a copy before analysis, and its filing is retried.
-        return duplicate(lib, photo_id, lib.photo(row["duplicate_of"]))
+        return "duplicate", lib.photo(row["duplicate_of"])
     if (of := copies.already_filed(lib, row)) is not None:
         # Its twin was filed while this one was being analysed (a card
         # copied into two inbox folders at once).
-        return duplicate(lib, photo_id, of)
+        return "duplicate", of
     if row["stars"] is None:
         # A quarantine that could not be filed (full disk) and is retried.
-        return _file_into(lib, row, lib.root / QUARANTINE, final_state="quarantined")
+        return "quarantine", None
     # A photo the photographer rejected that comes back (its file changed in
     # the inbox) keeps their call: rejected/, not the machine's star folder.
-    return _file_into(lib, row, lib.root / folder_for(int(row["stars"]), bool(row["rejected"])), final_state="done")
+    return "star folder", lib.root / folder_for(int(row["stars"]), bool(row["rejected"]))
 
 
 def quarantine(lib: Library, photo_id: int, reason: str) -> None:
@@ -311,7 +325,7 @@ def _log_filed(row: dict, primary: str, final_state: str) -> None:
 def file_many(lib: Library, photo_ids: list[int]) -> dict[int, str | None]:
     """`file` for photos analysed together (answers that came back at once): the states reached.
 
-    Photos on the usual way (a first filing into a star folder) are filed as one batch
+    Photos on the usual way (`_way`: a first filing into a star folder) are filed as one batch
     (`Filer.file_many`), whose durable steps they share, and finished in one transaction.
     Every other photo (rate-in-place, a copy already filed, a filing to finish, a quarantine
     to retry) and every photo that leaves the batch goes through `file`, one at a time,
@@ -320,17 +334,15 @@ def file_many(lib: Library, photo_ids: list[int]) -> dict[int, str | None]:
     states: dict[int, str | None] = {}
     batch: list[tuple[int, list[Member], Path]] = []
     rows: dict[int, dict] = {}
-    if not lib.in_place:
-        for photo_id in photo_ids:
-            row = lib.photo(photo_id)
-            if (row["state"] != "analysed" or row["duplicate_of"] is not None or row["stars"] is None
-                    or lib.filer.committed(photo_id) or copies.already_filed(lib, row) is not None):
-                continue
-            group = members(row)
-            if not any(m.role == "primary" for m in group):
-                continue
+    for photo_id in photo_ids:
+        row = lib.photo(photo_id)
+        if row["state"] != "analysed" or lib.filer.committed(photo_id):
+            continue
+        way, dest = _way(lib, row)
+        group = members(row) if way == "star folder" else []
+        if any(m.role == "primary" for m in group):
             rows[photo_id] = row
-            batch.append((photo_id, group, lib.root / folder_for(int(row["stars"]), bool(row["rejected"]))))
+            batch.append((photo_id, group, dest))
     filed: dict[int, dict[str, str]] = {}
     if batch:
         filed, _ = lib.filer.file_many(batch, lib.copy)

@@ -347,53 +347,37 @@ def m008_people(db: Database) -> None:
         """)
 
 
+# Marks a person as changed, for the triggers of m009 (`who` is NEW.id, OLD.person_id, ...).
+_PERSON_CHANGED = """
+            INSERT INTO people_changes VALUES
+                ({who}, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
+                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;"""
+
+
 @migrations()
 def m009_people_changes(db: Database) -> None:
+    # Which people changed, in order: grouping keeps the people in memory
+    # (store.people.PeopleCache) and reads back only those changed since, so its
+    # cost follows the new faces, not the library. Triggers, so no writer of
+    # people or face_people can forget to say so; upserts, as an outer statement's
+    # conflict clause would override OR REPLACE. A face moved between people
+    # changes both.
+    triggers = [("people", "INSERT", ["NEW.id"]), ("people", "UPDATE", ["NEW.id"]),
+                ("people", "DELETE", ["OLD.id"]), ("face_people", "INSERT", ["NEW.person_id"]),
+                ("face_people", "UPDATE", ["OLD.person_id", "NEW.person_id"]),
+                ("face_people", "DELETE", ["OLD.person_id"])]
     _run_script(db, """
-        -- Which people changed, in order: grouping keeps the people in memory
-        -- (store.people.PeopleCache) and reads back only those changed since,
-        -- so its cost follows the new faces, not the library. Triggers, so no
-        -- writer of people or face_people can forget to say so; upserts, as an
-        -- outer statement's conflict clause would override OR REPLACE.
         CREATE TABLE people_changes (
             person_id INTEGER PRIMARY KEY,
             seq INTEGER NOT NULL
         );
         CREATE INDEX people_changes_seq ON people_changes(seq);
-        CREATE TRIGGER people_changed_insert AFTER INSERT ON people BEGIN
-            INSERT INTO people_changes VALUES
-                (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER people_changed_update AFTER UPDATE ON people BEGIN
-            INSERT INTO people_changes VALUES
-                (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER people_changed_delete AFTER DELETE ON people BEGIN
-            INSERT INTO people_changes VALUES
-                (OLD.id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER face_people_changed_insert AFTER INSERT ON face_people BEGIN
-            INSERT INTO people_changes VALUES
-                (NEW.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER face_people_changed_update AFTER UPDATE ON face_people BEGIN
-            INSERT INTO people_changes VALUES
-                (OLD.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-            INSERT INTO people_changes VALUES
-                (NEW.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER face_people_changed_delete AFTER DELETE ON face_people BEGIN
-            INSERT INTO people_changes VALUES
-                (OLD.person_id, (SELECT coalesce(max(seq), 0) + 1 FROM people_changes))
-                ON CONFLICT(person_id) DO UPDATE SET seq = excluded.seq;
-        END;
-        """)
+        """ + "".join(
+        f"""
+        CREATE TRIGGER {table}_changed_{event.lower()} AFTER {event} ON {table} BEGIN"""
+        + "".join(_PERSON_CHANGED.format(who=who) for who in whos) + """
+        END;"""
+        for table, event, whos in triggers))
 
 
 @migrations()
