@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 from ..analysis.job import Answer, Status
@@ -59,11 +60,6 @@ class DaskPool:
         self._held: list[tuple[int, str, str, set[str] | None]] = []
         self._threads = 0
         self._seen_at = 0.0
-        # Finished futures with their results, fetched on the client's own event loop as each
-        # one finishes: `poll` then only takes what is there, instead of a `wait` and a
-        # `result` per photo, each a round trip into that loop from this thread.
-        from distributed import as_completed
-        self._done = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
         self.dashboard = getattr(self.client, "dashboard_link", None)
 
     # ---- what the loop asks ----------------------------------------------------------------
@@ -132,51 +128,46 @@ class DaskPool:
         fut = self.client.submit(task.analyse, photo_id, path, kind, self.path_map, self.config_json, self.double,
                                  key=f"starsort-{photo_id}-{uuid.uuid4().hex[:8]}", pure=False, **where)
         self.futures[fut] = (photo_id, path, kind, set(exclude or ()))
-        self._done.add(fut)
         return True
 
     def poll(self, timeout: float = 0.2) -> list[Answer]:
+        from distributed import wait
         out: list[Answer] = []
         self._release()
         if not self.futures:
             time.sleep(timeout)
             self._check_alive()
             return out
-        done = self._done
-        with done.thread_condition:
-            # Under the lock the client's loop notifies with, after it queues a future: a
-            # future finishing between the look and the wait still ends this wait.
-            if not done.has_ready():
-                done.thread_condition.wait(timeout)
-        finished = done.next_batch(block=False)
-        for fut, result in finished:
-            if fut not in self.futures:
-                continue        # cancelled by `close`
+        try:
+            done = wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED").done
+        except (FuturesTimeout, TimeoutError):
+            done = set()
+        except Exception as e:  # noqa: BLE001
+            self._lost(e)
+            return out
+        for fut in done:
             photo_id, path, kind, excluded = self.futures.pop(fut)
-            out += self._answer(fut, result, photo_id, path, kind, excluded)
-        if not finished:
+            out += self._answer(fut, photo_id, path, kind, excluded)
+        if not done:
             self._check_alive()
         return out
 
-    def _answer(self, fut, result: Any, photo_id: int, path: str, kind: str, excluded: set[str]) -> list[Answer]:
+    def _answer(self, fut, photo_id: int, path: str, kind: str, excluded: set[str]) -> list[Answer]:
         from distributed import KilledWorker
-        if fut.status == "error" or fut.cancelled():
-            # An error comes as (type, exception, traceback), a cancellation as the exception.
-            e = result[1] if fut.status == "error" else result
-            if isinstance(e, KilledWorker):
-                # Two workers died holding it. Dask cannot tell the photo that crashed them from
-                # one that only waited beside it, so this is a crash for the retry policy, as a
-                # worker crash is in the local pool: tried once more (alone: see `submit`), then
-                # quarantined.
-                self._suspects.add(photo_id)
-                return [Answer(photo_id, Status.CRASHED, "the Dask workers analysing it stopped (KilledWorker:"
-                                                         " two worker deaths)")]
-            # A bug on a worker, for the retry policy to decide; or the scheduler is gone.
+        try:
+            status, payload = fut.result()
+        except KilledWorker:
+            # Two workers died holding it. Dask cannot tell the photo that crashed them from one
+            # that only waited beside it, so this is a crash for the retry policy, as a worker
+            # crash is in the local pool: tried once more (alone: see `submit`), then quarantined.
+            self._suspects.add(photo_id)
+            return [Answer(photo_id, Status.CRASHED, "the Dask workers analysing it stopped (KilledWorker:"
+                                                     " two worker deaths)")]
+        except Exception as e:  # noqa: BLE001 - a bug on a worker: the retry policy decides
             if self.client.status not in ("running", "connecting"):
                 self._lost(e)
                 return []
             return [Answer(photo_id, Status.ERROR, f"{type(e).__name__}: {e}")]
-        status, payload = result
         self._suspects.discard(photo_id)
         if status == "ok":
             return [Answer(photo_id, Status.OK, payload)]
@@ -212,7 +203,6 @@ class DaskPool:
         for fut in list(self.futures):
             fut.cancel()
         self.futures.clear()
-        self._done.clear()
         self._held.clear()
         try:
             self.client.close(timeout=5)
