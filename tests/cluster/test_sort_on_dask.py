@@ -269,3 +269,47 @@ def test_photos_that_only_shared_a_worker_with_a_crashing_one_are_filed_not_quar
     rows = _by_name(s.report())
     assert rows["CRASHES-WORKER.jpg"]["state"] == "quarantined"
     assert {n: rows[n]["state"] for n in rows if n.startswith("DSC")} == {f"DSC{i:05d}.JPG": "done" for i in range(8)}
+
+
+def _answers(pool, deadline: float = 120) -> list:
+    got: list = []
+    end = time.monotonic() + deadline
+    while pool.busy() and time.monotonic() < end:
+        got += pool.poll(1.0)
+    return got
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["fetched-together", "fetched-one-by-one"])
+def test_the_pool_answers_every_photo_once_whether_its_results_are_fetched_together_or_one_by_one(
+        cluster, tmp_path, together):
+    # Answers that finish together are fetched in one round trip; when that fails (a worker
+    # holding one of them died since), each is asked for alone, and none is lost or doubled.
+    from starsort.analysis.job import Status
+    from starsort.cluster.pool import DaskPool
+    from starsort.config import Config
+    _variants(tmp_path, 12)
+    photos = sorted(tmp_path.glob("DSC*.JPG"))
+    pool = DaskPool(Config().model_dump_json(), cluster.scheduler_address, max_in_flight=len(photos), double=0.0)
+    try:
+        pool.wait_ready()
+        fetched = []
+        if together:
+            real = pool.client.gather
+            pool.client.gather = lambda futs, *a, **k: fetched.append(len(futs)) or real(futs, *a, **k)
+        else:
+            def refuse(*_a, **_k):
+                raise OSError("connection to the worker lost")
+            pool.client.gather = refuse
+        ids = list(range(1, len(photos) + 1))
+        for i, p in zip(ids, photos):
+            assert pool.submit(i, str(p), "jpeg")
+        from distributed import wait
+        wait(list(pool.futures), timeout=120)       # all finished: one poll finds them together
+        got = _answers(pool)
+    finally:
+        pool.close()
+    assert sorted(a.photo_id for a in got) == ids
+    assert {a.status for a in got} == {Status.OK}
+    assert all(a.payload["photo_id"] == a.photo_id for a in got)
+    if together:
+        assert fetched == [len(ids)]
