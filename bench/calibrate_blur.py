@@ -63,10 +63,10 @@ def measure(root: Path, items: list) -> list[dict]:
         pixels, scale = blur.face_pixels(job)
         for f in job.faces:
             box = [v * scale for v in f.box]
-            s = blur.face_scores(pixels, box)
-            # The face with half its width around it, for the size sweep.
+            s = blur.face_scores(pixels, box, blur.noise_floor(pixels, box))
+            # The face with what its noise floor is measured on around it, for the size sweep.
             x1, y1, x2, y2 = box
-            m = 0.5 * (x2 - x1)
+            m = blur.NOISE_REACH * (x2 - x1)
             cx1, cy1 = max(0, int(x1 - m)), max(0, int(y1 - m))
             rows.append({"kind": it.kind, "strength": it.strength.split(" ")[0], "source": it.source,
                          "px": x2 - x1, "iso": s.iso / blur.ISO_SCALE, "dir": s.dir / blur.DIR_SCALE,
@@ -139,7 +139,7 @@ def main() -> None:
                     soft = cv2.GaussianBlur(small, (0, 0), 1.0)
                     small = cv2.addWeighted(small, 1.6, soft, -0.6, 0)
                 box = [x1 * f, y1 * f, x2 * f, y2 * f]
-                v = blur.face_scores(small, box).score
+                v = blur.face_score(small, box)
                 (s_ok if r["kind"] == "sharp" else b_ok).append(v)
             s_rate, b_rate = 100 * np.mean(np.array(s_ok) >= t), 100 * np.mean(np.array(b_ok) < t)
             met[how][width] = s_rate >= 97 and b_rate >= 97

@@ -19,7 +19,9 @@ database and library under a temporary folder), reads `starsort report
   counted apart, and also shown within the totals;
 * bursts, per part: pairwise precision and recall of `cluster_id` against
   the labels (two photos are a true pair when they are frames of one
-  burst), and every mistake by kind.
+  burst), and every mistake by kind;
+* high ISO, per part: the sharp and fully blurred photos again with a
+  camera's noise added (qualityset.ISO_NOISE), the same blur figures.
 
 Figures come from this run only. A script, not a test: it asserts nothing.
 """
@@ -137,7 +139,8 @@ def _blur_figures(sel: list) -> None:
     sharp = [stars(r) >= 4 for it, r in sel if it.kind == "sharp"]
     print(f"    sharp, >= 4★                         {share(sharp)}")
     dof = [stars(r) >= 4 for it, r in sel if it.kind == "shallow-dof"]
-    print(f"    shallow depth of field, >= 4★        {share(dof)}")
+    if dof:
+        print(f"    shallow depth of field, >= 4★        {share(dof)}")
     all_blurred = [stars(r) <= 2 for it, r in sel if it.kind in BLURRED]
     print(f"    fully blurred, <= 2★                 {share(all_blurred)}")
     for kind in BLURRED:
@@ -169,10 +172,11 @@ def _blur_figures(sel: list) -> None:
     print(f"    (sharp, blurred) pairs ordered       {share(every)}")
     for kind in BLURRED:
         print(f"      {kind:12s}                       {share(pairs[kind])}")
-    print(f"    (sharp, mild w/{qualityset.MILD_DEFOCUS}, strong w/{qualityset.DEFOCUS[-1]}) ordered"
-          f"   {share(triples)}")
     dist = collections.Counter(stars(r) for it, r in sel if it.kind == "mild")
-    print(f"    mild defocus stars                   {dict(sorted(dist.items()))}")
+    if dist:
+        print(f"    (sharp, mild w/{qualityset.MILD_DEFOCUS}, strong w/{qualityset.DEFOCUS[-1]}) ordered"
+              f"   {share(triples)}")
+        print(f"    mild defocus stars                   {dict(sorted(dist.items()))}")
     others = collections.Counter(stars(r) for it, r in sel if it.kind == "soft-others")
     if others:
         print(f"    largest face sharp, others soft      {dict(sorted(others.items()))} (stars: photos)")
@@ -183,6 +187,16 @@ def _blur_figures(sel: list) -> None:
         for it, r in wrong[:40]:
             print(f"      {it.source[-38:]:38s} {it.kind:11s} {it.strength:18s} {r['stars']}★ {r['rated_on']:5s}"
                   f" faces {r['face_scores']} skipped {r.get('skipped_faces')} frame {r['frame_score']}")
+
+
+def noisy_report(rows: dict[str, dict], root: Path, items: list, min_px: int) -> None:
+    """The blur figures again, per part, for the noisy copies (faces judged only)."""
+    for part in PARTS:
+        sel = [(it, rows[str(root / it.file)]) for it in items
+               if it.part == part and it.face_width >= min_px and str(root / it.file) in rows]
+        if sel:
+            print(f"\n=== high ISO, {part} part, faces judged: {len({it.source for it, _ in sel})} sources ===")
+            _blur_figures(sel)
 
 
 # ---- bursts ------------------------------------------------------------------------------------
@@ -267,6 +281,11 @@ def _sets(args: argparse.Namespace, work: Path, code: Path | None, min_px: int) 
         print(f"\nblur set: {len(items)} photos ({root})")
         rows = run_pipeline([root / it.file for it in items], work / "blur", code)
         blur_report(rows, root, items, min_px, Config().blur.frame_threshold)
+        noisy = qualityset.build_noisy(root, items)
+        print(f"\nhigh ISO: the same sharp and fully blurred photos with noise of {qualityset.ISO_NOISE:g} levels:"
+              f" {len(noisy)} photos")
+        rows = run_pipeline([root / it.file for it in noisy], work / "noisy", code)
+        noisy_report(rows, root, noisy, min_px)
     if args.only in (None, "bursts"):
         root, items = qualityset.build_bursts()
         items = [it for it in items if args.part is None or it.part == args.part]

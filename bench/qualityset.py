@@ -497,6 +497,35 @@ def build_blur(verbose: bool = True) -> tuple[Path, list[Item]]:
     return root, items
 
 
+# High ISO: the sharp and fully blurred photos again, with a camera's noise on top, in levels of
+# 255 at the file's resolution (luminance, and half as much in each colour). Noise adds fine detail
+# of its own, which a sharpness measure can take for a sharp face.
+ISO_NOISE = 4.0
+
+
+def build_noisy(root: Path, items: list[Item], sigma: float = ISO_NOISE) -> list[Item]:
+    """Noisy copies of the blur set's sharp and fully blurred photos (built on first use), as Items."""
+    out: list[Item] = []
+    for n, it in enumerate(items):
+        if it.part == "frames" or not (it.kind == "sharp" or it.blurred):
+            continue
+        rel = f"noisy-{sigma:g}/{it.file}"
+        dst = root / rel
+        if not dst.exists():
+            with Image.open(root / it.file) as im:
+                rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
+                exif = im.info.get("exif", b"")
+            rng = np.random.default_rng(int(hashlib.sha256(it.file.encode()).hexdigest()[:8], 16))
+            noise = rng.normal(0, sigma, rgb.shape[:2])[..., None] + rng.normal(0, sigma / 2, rgb.shape)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_suffix(".part")
+            Image.fromarray(np.clip(rgb + noise + 0.5, 0, 255).astype(np.uint8)).save(
+                tmp, "JPEG", quality=JPEG_QUALITY, subsampling=2, exif=exif)
+            tmp.rename(dst)
+        out.append(Item(**{**asdict(it), "file": rel}))
+    return out
+
+
 # ---- the burst set -----------------------------------------------------------------------------
 
 BURST_FRAMES = 3

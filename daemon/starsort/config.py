@@ -89,7 +89,7 @@ class StarsConfig(Section):
         description="margin mode: pairs of [min percent by which the weakest counted face clears "
         "blur.threshold, stars], checked in order; the first the photo reaches gives its stars.")
     soft_percent: float = Field(
-        3.0, ge=0, le=100,
+        1.2, ge=0, le=100,
         description="margin mode: a blurry face scoring at least this percent of blur.threshold is soft, "
         "not lost; a photo whose blurry faces are all soft gets at least 2 stars.")
     background_face_ratio: float = Field(

@@ -60,6 +60,35 @@ def test_a_face_smeared_by_an_eighth_of_its_width_falls_below_the_threshold_at_e
             assert blur.face_score(smeared, box) < THRESHOLD <= blur.face_score(pixels, box), angle
 
 
+def high_iso(pixels: np.ndarray, sigma: float = 4.0, seed: int = 0) -> np.ndarray:
+    """`pixels` with a camera's noise at high ISO: `sigma` levels of 255 in luminance, half in colour."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, sigma, pixels.shape[:2])[..., None] + rng.normal(0, sigma / 2, pixels.shape)
+    return np.clip(pixels.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", ["two_people.ARW", "lennon_rotated.ARW", "clapton-2.jpg"])
+def test_high_iso_noise_neither_makes_a_blurred_face_sharp_nor_a_sharp_one_blurry(name):
+    # Noise is fine detail of its own: read as the face's, it lifted smeared and defocused
+    # faces over the threshold. Its floor, measured in the flattest blocks around the face, is
+    # not counted.
+    pixels, boxes = judged_faces(name)
+    for box in boxes:
+        w = box[2] - box[0]
+        smeared = cv2.filter2D(pixels, -1, motion_kernel(w / 11, 45))
+        defocused = cv2.GaussianBlur(pixels, (0, 0), w / 28)
+        assert blur.face_score(high_iso(smeared), box) < THRESHOLD
+        assert blur.face_score(high_iso(defocused), box) < THRESHOLD
+        assert blur.face_score(high_iso(pixels), box) >= THRESHOLD
+
+
+def test_without_its_noise_floor_a_noisy_blurred_face_would_pass_for_sharp():
+    pixels, boxes = judged_faces("clapton-2.jpg")
+    box = boxes[0]
+    noisy = high_iso(cv2.GaussianBlur(pixels, (0, 0), (box[2] - box[0]) / 28), sigma=8.0)
+    assert blur.face_scores(noisy, box).score >= THRESHOLD > blur.face_score(noisy, box)
+
+
 def test_the_laplacian_alone_misses_a_smear_that_the_weakest_direction_catches():
     # What the old score (the Laplacian's variance) did: a horizontal smear keeps every
     # vertical edge, so its isotropic part stays well above the threshold.

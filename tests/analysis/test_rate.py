@@ -81,11 +81,11 @@ def test_a_sideways_raws_face_is_found_and_rated_on():
 
 # ---- margin mode, one rule for the worker and for stored scores --------------------------------
 
-CFG = Config()          # threshold 10, margins 100 % -> 5, 20 % -> 4, else 3; soft from 3 %; min face 96 px
+CFG = Config()          # threshold 10, margins 100 % -> 5, 20 % -> 4, else 3; soft from 1.2 %; min face 72 px
 
 
 @pytest.mark.parametrize("score,stars", [(25.0, 5), (20.0, 5), (14.2, 4), (12.0, 4), (11.9, 3), (10.0, 3),
-                                         (9.9, 2), (0.3, 2), (0.29, 1)])
+                                         (9.9, 2), (0.12, 2), (0.11, 1)])
 def test_a_one_face_portrait_is_graded_by_its_margin_over_the_threshold(score, stars):
     assert rate.stars_for([(score, 300.0)], 50.0, CFG) == (stars, "faces")
 
@@ -120,7 +120,7 @@ def test_a_soft_face_in_the_background_does_not_pull_a_sharp_subject_down():
 
 def test_a_soft_subject_in_front_of_a_sharp_background_face_is_still_a_miss():
     # Focus landed behind the subject: the large face counts, the small sharp one does not rescue it.
-    assert rate.stars_for([(0.2, 400.0), (60.0, 150.0)], 30.0, CFG) == (1, "faces")
+    assert rate.stars_for([(0.1, 400.0), (60.0, 150.0)], 30.0, CFG) == (1, "faces")
 
 
 def test_faces_of_unknown_size_count_so_bare_stored_scores_still_rate():
@@ -148,8 +148,8 @@ def test_the_stage_marks_skipped_faces_and_ranks_the_frame_by_the_counted_faces_
                                    "frame 57.3 at or above 10.0 → 4★"),
     ([(45.0, 400), (1.2, 150)], 30.0, "1 face, 45.0 against 10.0 (margin 350%) → 5★; "
                                       "1 face skipped: 1 in the background"),
-    ([(0.9, 300)], 30.0, "1 face, 0.9 below 10.0 → blurry but soft (at least 3% of 10.0) → 2★"),
-    ([(0.1, 300)], 30.0, "1 face, 0.1 below 10.0 → blurry → 1★"),
+    ([(0.9, 300)], 30.0, "1 face, 0.9 below 10.0 → blurry but soft (at least 1.2% of 10.0) → 2★"),
+    ([(0.05, 300)], 30.0, "1 face, 0.1 below 10.0 → blurry → 1★"),
 ])
 def test_the_why_of_a_rating_fits_on_one_line(faces, frame, text):
     assert rate.explain(faces, frame, CFG) == text

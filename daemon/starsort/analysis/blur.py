@@ -28,19 +28,24 @@ if both agree:
   direction (every 3 degrees), times DIR_SCALE. Motion blur and shake
   flatten the derivative along the smear; defocus flattens it everywhere.
 
+Both less their noise floor (`noise_floor`): what sensor noise alone gives,
+measured in the flattest blocks around the face at the face's scale. Noise
+is fine detail of its own: without the floor, noise of 4 levels of 255
+(high ISO) kept only 35-45 % of blurred faces at 2 stars or less.
+
 The scales come from the tuning part of the labelled blur set
 (bench/calibrate_blur.py; the held-out part is never read for this):
 DIR_SCALE puts `blur.threshold` (10.0) in the geometric middle between the
 sharp faces' 3rd percentile and the blurred faces' 99th of the unscaled
-weakest-direction energy (faces of 96 px and more: 21.2 and 11.6, 0.64;
-with the faces of 72-96 px too, 0.63). The combined score of faces of 72 px
-and more, per kind:
+weakest-direction energy less its floor (faces of 72 px and more: 17.5 and
+10.1, 0.75); ISO_SCALE keeps its ratio to DIR_SCALE. The combined score of
+faces of 72 px and more, per kind:
 
-    sharp originals                                   12.6 .. 138, median 36.7
-    defocus, sigma = face width / 40 .. / 15           0.06 .. 0.65
-    mild defocus, sigma = face width / 60              0.37 .. 1.21
-    motion, length face width / 16 .. / 6, 8 angles    0.28 .. 13.6 (/16: 97.8 % below 10)
-    hand-shake trajectories and the real shake kernel  0.29 .. 8.9
+    sharp originals                                   10.6 .. 159, median 36.3
+    defocus, sigma = face width / 40 .. / 15           0 .. 0.55 (/15: at most 0.074)
+    mild defocus, sigma = face width / 60              0.21 .. 1.28
+    motion, length face width / 16 .. / 6, 8 angles    0 .. 15.3 (/16: 97.8 % below 10)
+    hand-shake trajectories and the real shake kernel  0.06 .. 9.6
 
 Frame score (for photos with no face counted): the Laplacian cannot tell motion
 blur from detail (a frame shaken sideways keeps its vertical edges), so the frame
@@ -69,11 +74,16 @@ log = logging.getLogger(__name__)
 
 FACE_SIZE = 96
 FACE_INSET = 0.15          # of the box's width/height, from each side
-ISO_SCALE = 0.25           # variance of the Laplacian -> the isotropic score
-DIR_SCALE = 0.64           # weakest directional second-derivative energy -> the directional score
+ISO_SCALE = 0.29           # variance of the Laplacian -> the isotropic score
+DIR_SCALE = 0.75           # weakest directional second-derivative energy -> the directional score
 FRAME_LONG_SIDE = 768
 FRAME_GRID = 4
 FRAME_SCALE = 0.5
+# The noise floor: blocks of NOISE_BLOCK px (at the face's scale) around the face, up to
+# NOISE_REACH face sizes away; the NOISE_PERCENTILE-th flattest block's energy.
+NOISE_BLOCK = 32
+NOISE_REACH = 1.0
+NOISE_PERCENTILE = 10
 
 _DIRECTIONS = [
     np.array([[0, 0, 0], [1, -2, 1], [0, 0, 0]], np.float64),
@@ -103,9 +113,10 @@ def run(job: Job, ctx: Context) -> None:
     threshold = ctx.config.blur.threshold
     if job.faces:
         pixels, scale = face_pixels(job)
+        gray = _gray(pixels)
         for face in job.faces:
             box = [v * scale for v in face.box]
-            s = face_scores(pixels, box)
+            s = face_scores(gray, box, noise_floor(gray, box))
             face.blur_score, face.iso_score, face.dir_score = s.score, s.iso, s.dir
             face.judged_px = box[2] - box[0]
             face.blurry = s.score < threshold
@@ -131,27 +142,81 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def face_score(rgb: np.ndarray, box: list[float] | tuple[float, ...]) -> float:
-    """The face's score (see `face_scores`)."""
-    return face_scores(rgb, box).score
+    """The face's score, as the stage gives it (see `face_scores` and `noise_floor`)."""
+    return face_scores(rgb, box, noise_floor(rgb, box)).score
 
 
-def face_scores(rgb: np.ndarray, box: list[float] | tuple[float, ...]) -> FaceScore:
-    """Normalised sharpness of the face whose box (x1, y1, x2, y2) is in `rgb`'s pixels."""
+def face_scores(rgb: np.ndarray, box: list[float] | tuple[float, ...],
+                floor: tuple[float, float] = (0.0, 0.0)) -> FaceScore:
+    """Normalised sharpness of the face whose box (x1, y1, x2, y2) is in `rgb`'s pixels, less
+    `floor` (the energies noise alone gives there, unscaled: see `noise_floor`)."""
+    crop = _inner_face(rgb, box)
+    if crop is None:
+        return FaceScore(0.0, 0.0, 0.0)
+    # Resized in floating point: 8-bit rounding alone puts a floor of about
+    # 0.5 under the directional energy, which hides how blurred a face is.
+    crop = cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=_interp(crop.shape))
+    iso = max(0.0, float(cv2.Laplacian(crop, cv2.CV_32F).var()) - floor[0]) * ISO_SCALE
+    dir_ = max(0.0, weakest_direction(crop) - floor[1]) * DIR_SCALE
+    return FaceScore(min(iso, dir_), iso, dir_)
+
+
+def _inner_face(rgb: np.ndarray, box: list[float] | tuple[float, ...]) -> np.ndarray | None:
+    """The middle of the face box, grey, in floating point (None when under 4 px)."""
     h, w = rgb.shape[:2]
     x1, y1, x2, y2 = box
     dx, dy = (x2 - x1) * FACE_INSET, (y2 - y1) * FACE_INSET
     x1, y1 = max(0, int(round(x1 + dx))), max(0, int(round(y1 + dy)))
     x2, y2 = min(w, int(round(x2 - dx))), min(h, int(round(y2 - dy)))
     if x2 - x1 < 4 or y2 - y1 < 4:
-        return FaceScore(0.0, 0.0, 0.0)
-    crop = _gray(np.ascontiguousarray(rgb[y1:y2, x1:x2])).astype(np.float32)
-    interp = cv2.INTER_AREA if max(crop.shape) > FACE_SIZE else cv2.INTER_CUBIC
-    # Resized in floating point: 8-bit rounding alone puts a floor of about
-    # 0.5 under the directional energy, which hides how blurred a face is.
-    crop = cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=interp)
-    iso = float(cv2.Laplacian(crop, cv2.CV_32F).var()) * ISO_SCALE
-    dir_ = weakest_direction(crop) * DIR_SCALE
-    return FaceScore(min(iso, dir_), iso, dir_)
+        return None
+    return _gray(np.ascontiguousarray(rgb[y1:y2, x1:x2])).astype(np.float32)
+
+
+def _interp(shape: tuple[int, ...]) -> int:
+    return cv2.INTER_AREA if max(shape[:2]) > FACE_SIZE else cv2.INTER_CUBIC
+
+
+def noise_floor(rgb: np.ndarray, box: list[float] | tuple[float, ...]) -> tuple[float, float]:
+    """The Laplacian's variance and the weakest direction's energy that noise alone gives a
+    face in this box: measured in the flattest parts of the photo around it, brought to the
+    face's scale as the face is.
+
+    Sensor noise is fine detail of its own: at high ISO it lifted blurred faces over the
+    threshold. The flattest blocks (a wall, the sky, a blurred background, smooth skin) hold
+    nothing but noise, so their energy is what the face's score must not count. Measured on
+    the face alone, noise cannot be told from the face's own fine detail.
+    """
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = box
+    bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    # The face's neighbourhood (its box grown by its size on every side), at the scale at
+    # which the face is judged.
+    r = FACE_SIZE / max(bw * (1 - 2 * FACE_INSET), 1.0)
+    nx1, ny1 = max(0, int(x1 - bw * NOISE_REACH)), max(0, int(y1 - bh * NOISE_REACH))
+    nx2, ny2 = min(w, int(x2 + bw * NOISE_REACH)), min(h, int(y2 + bh * NOISE_REACH))
+    region = _gray(np.ascontiguousarray(rgb[ny1:ny2, nx1:nx2])).astype(np.float32)
+    size = (max(1, round(region.shape[1] * r)), max(1, round(region.shape[0] * r)))
+    region = cv2.resize(region, size, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_CUBIC)
+    b = NOISE_BLOCK
+    rows, cols = (region.shape[0] - 4) // b, (region.shape[1] - 4) // b
+    if rows * cols < 4:
+        return 0.0, 0.0
+
+    def blocks(img: np.ndarray) -> np.ndarray:
+        return img[2:2 + rows * b, 2:2 + cols * b].reshape(rows, b, cols, b).swapaxes(1, 2).reshape(rows * cols, -1)
+    lap = blocks(cv2.Laplacian(region, cv2.CV_32F).astype(np.float64))
+    xx = blocks(cv2.filter2D(region, cv2.CV_32F, _DXX).astype(np.float64))
+    yy = blocks(cv2.filter2D(region, cv2.CV_32F, _DYY).astype(np.float64))
+    xy = blocks(cv2.filter2D(region, cv2.CV_32F, _DXY).astype(np.float64))
+    iso = lap.var(axis=1)
+    m = [(a * c).mean(axis=1)[:, None] for a, c in ((xx, xx), (yy, yy), (xy, xy), (xx, yy), (xx, xy), (yy, xy))]
+    energy = (_C2 * _C2 * m[0] + _CS2 * _CS2 * m[2] + _S2 * _S2 * m[1]
+              + 2 * _C2 * _CS2 * m[4] + 2 * _C2 * _S2 * m[3] + 2 * _CS2 * _S2 * m[5])
+    # Noise has no direction: a block's energy averaged over the angles, not its weakest,
+    # which in a block this small is mostly the luck of the draw.
+    return (float(np.percentile(iso, NOISE_PERCENTILE)),
+            float(np.percentile(energy.mean(axis=1), NOISE_PERCENTILE)))
 
 
 def weakest_direction(gray: np.ndarray) -> float:
