@@ -205,14 +205,8 @@ def noise_floor(rgb: np.ndarray, box: list[float] | tuple[float, ...]) -> tuple[
 
     def blocks(img: np.ndarray) -> np.ndarray:
         return img[2:2 + rows * b, 2:2 + cols * b].reshape(rows, b, cols, b).swapaxes(1, 2).reshape(rows * cols, -1)
-    lap = blocks(cv2.Laplacian(region, cv2.CV_32F).astype(np.float64))
-    xx = blocks(cv2.filter2D(region, cv2.CV_32F, _DXX).astype(np.float64))
-    yy = blocks(cv2.filter2D(region, cv2.CV_32F, _DYY).astype(np.float64))
-    xy = blocks(cv2.filter2D(region, cv2.CV_32F, _DXY).astype(np.float64))
-    iso = lap.var(axis=1)
-    m = [(a * c).mean(axis=1)[:, None] for a, c in ((xx, xx), (yy, yy), (xy, xy), (xx, yy), (xx, xy), (yy, xy))]
-    energy = (_C2 * _C2 * m[0] + _CS2 * _CS2 * m[2] + _S2 * _S2 * m[1]
-              + 2 * _C2 * _CS2 * m[4] + 2 * _C2 * _S2 * m[3] + 2 * _CS2 * _S2 * m[5])
+    iso = blocks(cv2.Laplacian(region, cv2.CV_32F).astype(np.float64)).var(axis=1)
+    energy = _by_angle(*(blocks(d) for d in _second_derivatives(region)), axis=1)
     # Noise has no direction: a block's energy averaged over the angles, not its weakest,
     # which in a block this small is mostly the luck of the draw.
     return (float(np.percentile(iso, NOISE_PERCENTILE)),
@@ -228,14 +222,25 @@ def weakest_direction(gray: np.ndarray) -> float:
     the smear (and, for frequencies high enough, everywhere but across it);
     defocus flattens it in every direction. The weakest direction sees both.
     """
-    xx = cv2.filter2D(gray, cv2.CV_32F, _DXX)[2:-2, 2:-2].astype(np.float64)
-    yy = cv2.filter2D(gray, cv2.CV_32F, _DYY)[2:-2, 2:-2].astype(np.float64)
-    xy = cv2.filter2D(gray, cv2.CV_32F, _DXY)[2:-2, 2:-2].astype(np.float64)
-    m_xx, m_yy, m_xy = (xx * xx).mean(), (yy * yy).mean(), (xy * xy).mean()
-    m_xx_yy, m_xx_xy, m_yy_xy = (xx * yy).mean(), (xx * xy).mean(), (yy * xy).mean()
-    energy = (_C2 * _C2 * m_xx + _CS2 * _CS2 * m_xy + _S2 * _S2 * m_yy
-              + 2 * _C2 * _CS2 * m_xx_xy + 2 * _C2 * _S2 * m_xx_yy + 2 * _CS2 * _S2 * m_yy_xy)
-    return float(max(0.0, energy.min()))
+    xx, yy, xy = (d[2:-2, 2:-2] for d in _second_derivatives(gray))
+    return float(max(0.0, _by_angle(xx, yy, xy, axis=None).min()))
+
+
+def _second_derivatives(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """d2/dx2, d2/dy2 and d2/dxdy of `gray` (the edges are the caller's to cut)."""
+    return tuple(cv2.filter2D(gray, cv2.CV_32F, k).astype(np.float64) for k in (_DXX, _DYY, _DXY))
+
+
+def _by_angle(xx: np.ndarray, yy: np.ndarray, xy: np.ndarray, axis: int | None) -> np.ndarray:
+    """The mean squared directional second derivative at every angle of _T, from the three
+    filtered images (means over `axis`: None for the whole image, 1 for rows of blocks)."""
+    def m(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        v = (a * b).mean(axis=axis)
+        return v if axis is None else v[:, None]
+    m_xx, m_yy, m_xy = m(xx, xx), m(yy, yy), m(xy, xy)
+    m_xx_yy, m_xx_xy, m_yy_xy = m(xx, yy), m(xx, xy), m(yy, xy)
+    return (_C2 * _C2 * m_xx + _CS2 * _CS2 * m_xy + _S2 * _S2 * m_yy
+            + 2 * _C2 * _CS2 * m_xx_xy + 2 * _C2 * _S2 * m_xx_yy + 2 * _CS2 * _S2 * m_yy_xy)
 
 
 def frame_score(rgb: np.ndarray) -> float:
