@@ -506,7 +506,7 @@ ISO_NOISE = 4.0
 def build_noisy(root: Path, items: list[Item], sigma: float = ISO_NOISE) -> list[Item]:
     """Noisy copies of the blur set's sharp and fully blurred photos (built on first use), as Items."""
     out: list[Item] = []
-    for n, it in enumerate(items):
+    for it in items:
         if it.part == "frames" or not (it.kind == "sharp" or it.blurred):
             continue
         rel = f"noisy-{sigma:g}/{it.file}"
