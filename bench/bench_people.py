@@ -5,8 +5,9 @@
 * embed: the embed stage (alignment + SFace through OpenCV's dnn) per face, on
   the face photos of ../shared/data (else tests/data), in this process with
   the worker's thread settings; median and p90 over every face.
-* find: `store.people.find` (one matrix product, the threshold, the nearest
-  face per photo) against synthetic unit vectors, 100,000 and 1,000,000 faces
+* find: `store.people.find` at the default thresholds (a matrix product; the
+  sure matches averaged into a second query and a second product; the
+  threshold; the nearest face per photo) against synthetic unit vectors, 100,000 and 1,000,000 faces
   (4 faces a photo); median of 20 queries. Synthetic vectors are fine here:
   the cost does not depend on what the vectors say.
 * group: `library.people.group` for a batch of 20 new faces, in a database
@@ -66,8 +67,10 @@ def bench_embed() -> tuple[float, float, int]:
 
 
 def bench_find(n: int, rng: np.random.Generator) -> float:
+    from starsort.config import Config
     from starsort.store import people
     from starsort.store.people import Vectors
+    cfg = Config().people
     m = rng.normal(size=(n, 128)).astype(np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     v = Vectors(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64) // 4, m)
@@ -76,7 +79,7 @@ def bench_find(n: int, rng: np.random.Generator) -> float:
         q = m[rng.integers(n)] + 0.3 * rng.normal(size=128).astype(np.float32) / np.sqrt(128)
         q /= np.linalg.norm(q)
         t = time.perf_counter()
-        people.find(v, q, 0.5)
+        people.find(v, q, cfg.threshold, cfg.expand_threshold)
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
 

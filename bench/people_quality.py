@@ -4,21 +4,24 @@
 
 The identity-labelled set: the face photos of ../shared/data/faces (else
 tests/data), each labelled with the people it shows (below); dlib's face
-chips of five "Johns" (at most qualityset.JOHNS_PER_IDENTITY each: 150 px,
-low quality, the hard part); the PASCAL crowd photos of dlib/faces and the
-group photos, whose strangers must match nobody. Split as the blur set is
-(bench/qualityset.py: people who appear together are one group; groups dealt
-by SHA-256 of "12:group"), so no person is in both parts.
+chips of five "Johns" (all 54 of them: 150 px, low quality, the hard part,
+and ten or more photos a person, as an event's photos of one guest are); the
+PASCAL crowd photos of dlib/faces and the
+group photos, whose strangers must match nobody. Split by the blur set's own
+deal (bench/qualityset.py: people who appear together are one group; groups
+dealt by SHA-256 of "12:group"), so no person is in both parts and a photo is
+on the same side in every figure of make quality.
 
 Per part, in a fresh library: `starsort run --once` on every photo (the
 faces are embedded and grouped as the service does), then for every
 single-face photo of a person with another photo in the part,
-`starsort people find REF --json`, and `starsort people list --json`.
+`starsort people find REF --json` (and again with --expand 0, the reference
+alone), and `starsort people list --json`.
 
 * find, over photos, the reference photo itself left out: precision (of the
   photos found, how many show the person) and recall (of the person's other
   photos, how many were found), at people.threshold, and at a sweep of
-  thresholds on the tuning part (the default is chosen there);
+  thresholds (the defaults were chosen on the tuning part);
 * grouping, over pairs of faces whose person is known (the faces of
   single-face labelled photos, and every stranger of a crowd photo, each a
   person of their own): pairwise precision and recall of the suggested
@@ -81,8 +84,8 @@ UNKNOWN = {"face_recognition/extra/two_people.jpg", "mtcnn/no-faces.jpg", "dlib/
 
 
 def labelled() -> list[tuple[Path, set[str], str]]:
-    """(photo, the people in it, its split group)."""
-    sources = {Path(s.path): s for s in qualityset.face_sources("shared")}
+    """(photo, the people in it, its split group), every one of dlib's face chips included."""
+    sources = {Path(s.path): s for s in qualityset.face_sources("shared", johns_per_identity=10**6)}
     out = []
     for p, s in sorted(sources.items()):
         rel = str(p.relative_to(FACES))
@@ -124,7 +127,7 @@ def run_part(items: list[tuple[Path, set[str], str]], work: Path) -> dict:
     groups = json.loads(subprocess.run([PY, "-m", "starsort", "people", "list", "--json", "--config", str(cfg)],
                                        env=env, check=True, capture_output=True, text=True).stdout)
     faces_per_photo = {Path(r["original_path"]).name: int(r["faces"] or 0) for r in report}
-    finds = {}
+    finds: dict[str, dict] = {"expanded": {}, "alone": {}}
     t0 = time.monotonic()
     for name, (p, who) in names.items():
         real = who - {"?"}
@@ -134,15 +137,16 @@ def run_part(items: list[tuple[Path, set[str], str]], work: Path) -> dict:
         if sum(1 for n2, (_, w2) in names.items() if n2 != name and person in w2) == 0:
             continue
         ref = p if p.suffix.lower() != ".png" else _png_ref(p, work)
-        r = subprocess.run([PY, "-m", "starsort", "people", "find", str(ref),
-                            "--json", "--threshold", "0.9", "--config", str(cfg)],
-                           env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"  find {p.name}: {r.stderr.strip()[-200:]}")
-            continue
-        finds[name] = (person, [(by_path.get(x["path"], Path(x["original_path"]).name), x["distance"])
-                                for x in json.loads(r.stdout)])
-    t_find = (time.monotonic() - t0) / max(1, len(finds))
+        for mode, extra in (("expanded", []), ("alone", ["--expand", "0"])):
+            r = subprocess.run([PY, "-m", "starsort", "people", "find", str(ref), "--json",
+                                "--threshold", "0.9", *extra, "--config", str(cfg)],
+                               env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"  find {p.name}: {r.stderr.strip()[-200:]}")
+                continue
+            finds[mode][name] = (person, [(by_path.get(x["path"], Path(x["original_path"]).name), x["distance"])
+                                          for x in json.loads(r.stdout)])
+    t_find = (time.monotonic() - t0) / max(1, sum(map(len, finds.values())))
     return {"names": names, "finds": finds, "groups": groups, "by_path": by_path,
             "faces": faces_per_photo, "seconds_run": t_run, "seconds_per_find": t_find}
 
@@ -160,12 +164,15 @@ def _png_ref(p: Path, work: Path) -> Path:
     return out
 
 
-def find_scores(res: dict, threshold: float, keep=lambda path: True) -> tuple[int, int, int, int]:
+def find_scores(res: dict, threshold: float, keep=lambda path: True, mode: str = "expanded"
+                ) -> tuple[int, int, int, int]:
     """(true positives, found, truths, queries) over every find, the reference left out;
-    `keep(path)` limits the queries and the photos counted to a subset."""
+    `keep(path)` limits the queries and the photos counted to a subset. `mode`: "expanded"
+    (people find as it runs: the sure matches search too) or "alone" (--expand 0). Every find
+    ran at threshold 0.9 and is cut here, the same as running at `threshold` (>= expand)."""
     tp = found = truth = queries = 0
     kept = {n for n, (p, _) in res["names"].items() if keep(p)}
-    for name, (person, hits) in res["finds"].items():
+    for name, (person, hits) in res["finds"][mode].items():
         if name not in kept:
             continue
         queries += 1
@@ -222,9 +229,13 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT / "daemon"))
     from starsort.config import Config
-    default = Config().people.threshold
+    cfg = Config().people
+    default, expand = cfg.threshold, cfg.expand_threshold
+    # The blur set's own deal (over every face photo's group, at most JOHNS_PER_IDENTITY
+    # chips each), so a photo is on the same side in every figure make quality prints; every
+    # chip then goes to the side its identity was dealt to.
     items = labelled()
-    part = qualityset.split([g for _, _, g in items])
+    part = qualityset.split([s.group for s in qualityset.face_sources("shared")])
     root = Path(tempfile.mkdtemp(prefix="starsort-people-", dir=args.keep))
     for side in ("tuning", "held-out"):
         mine = [x for x in items if part[x[2]] == side]
@@ -233,20 +244,25 @@ def main() -> None:
         res = run_part(mine, root / side)
         print(f"  run --once {res['seconds_run']:.0f} s; people find {res['seconds_per_find']:.1f} s a query"
               f" (most of it loading MTCNN in the CLI)")
-        tp, found, truth, q = find_scores(res, default)
-        print(f"  find at people.threshold {default:g}, {q} queries: precision {pct(tp, found)},"
-              f" recall {pct(tp, truth)}")
-        if side == "tuning":
+        for mode, label in (("expanded", f"people find (expand_threshold {expand:g})"),
+                            ("alone", "the reference alone (--expand 0)")):
+            tp, found, truth, q = find_scores(res, default, mode=mode)
+            print(f"  {label} at people.threshold {default:g}, {q} queries: precision {pct(tp, found)},"
+                  f" recall {pct(tp, truth)}")
             for t in SWEEP:
-                tp, found, truth, _ = find_scores(res, t)
+                tp, found, truth, _ = find_scores(res, t, mode=mode)
                 print(f"    threshold {t:.2f}: precision {pct(tp, found)}, recall {pct(tp, truth)}")
         g = group_scores(res)
         print(f"  grouping: {g['people']} suggested people, {g['faces_grouped']} faces placed;"
               f" pairwise precision {pct(g['tp'], g['tp'] + g['fp'])}, recall {pct(g['tp'], g['tp'] + g['fn'])};"
               f" people with two faces of one photo: {g['same_photo']}")
-        # Apart, for comparison: without dlib's face chips (150 px crops of unknown origin), and
-        # without the two photos of a face half out of the frame.
-        for label, keep in (("without dlib's face chips", lambda p: "johns" not in p.parts),
+        # Apart, for comparison: dlib's face chips (150 px crops of unknown origin) alone and
+        # without them; the photos before every chip was used (at most JOHNS_PER_IDENTITY per
+        # identity, as in earlier runs); and without the two photos of a face half out of the frame.
+        capped = {Path(s.path) for s in qualityset.face_sources("shared")}
+        for label, keep in (("dlib's face chips only", lambda p: "johns" in p.parts),
+                            ("without dlib's face chips", lambda p: "johns" not in p.parts),
+                            (f"at most {qualityset.JOHNS_PER_IDENTITY} chips an identity", lambda p: p in capped),
                             ("without the half faces", lambda p: "partial_face" not in p.name)):
             tp, found, truth, q = find_scores(res, default, keep)
             print(f"  find {label}, {q} queries: precision {pct(tp, found)}, recall {pct(tp, truth)}")

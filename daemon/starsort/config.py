@@ -265,15 +265,21 @@ class PeopleConfig(Section):
         "the People view can tell who is who. Off: no embedding is made, and `starsort people` has nothing to "
         "search. Face data never leaves this machine.")
     threshold: float = Field(
-        0.55, gt=0, lt=2,
+        0.40, gt=0, lt=2,
         description="Cosine distance between two faces' embeddings under which they are taken for one person "
         "(`people find`, a new face joining a named person). Lower: fewer false matches, more missed photos. "
-        "0.55: the smallest that gave the best recall at full precision on the tuning part of the labelled "
-        "set (bench/people_quality.py).")
+        "0.40, with expand_threshold 0.35: the pair that gave the best recall at full precision on the tuning "
+        "part of the labelled set (bench/people_quality.py).")
+    expand_threshold: float = Field(
+        0.35, ge=0, lt=2,
+        description="`people find`: faces this close to the reference are sure matches, and are averaged with "
+        "it into a second query, so photos of the person in another light or pose are found too. Never above "
+        "`threshold` (the lower of the two counts). 0 turns it off: the reference alone.")
     group_threshold: float = Field(
         0.45, gt=0, lt=2,
-        description="Average cosine distance under which unnamed faces are grouped into one suggested person. "
-        "Stricter than `threshold`: a wrong group costs the photographer a split, a missed one only a merge.")
+        description="Average cosine distance under which unnamed faces are grouped into one suggested person "
+        "(an average over every pair, so not comparable with `threshold`, which is one face to another). Kept "
+        "strict: a wrong group costs the photographer a split, a missed one only a merge.")
     group_min_face_px: int = Field(
         64, ge=16, le=4096,
         description="Faces narrower than this (in original pixels) are never grouped automatically: too "

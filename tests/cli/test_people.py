@@ -48,6 +48,11 @@ def test_one_photo_of_a_person_finds_the_other_photo_they_are_in_and_no_stranger
     # A tighter threshold finds less: only the library's own copy of the reference.
     tight = _find(s, str(DATA / "rose_leslie_img1.jpg"), "--threshold", "0.01")
     assert [r["original_path"].rsplit("/", 1)[-1] for r in tight] == ["rose_leslie_img1.jpg"]
+    # The reference alone (--expand 0) finds the same two here; a distance out of range is refused.
+    alone = _find(s, str(DATA / "rose_leslie_img1.jpg"), "--expand", "0")
+    assert sorted(r["original_path"].rsplit("/", 1)[-1] for r in alone) == sorted(names)
+    r = s.cli("people", "find", str(DATA / "rose_leslie_img1.jpg"), "--threshold", "0", ok=False)
+    assert r.returncode == 2 and "--threshold" in r.stderr
     # --face chooses among a group reference's faces, numbered from the left.
     r = s.cli("people", "find", str(DATA / "kit_with_rose.jpg"), "--face", "3", ok=False)
     assert r.returncode == 2 and "holds 2 face(s)" in r.stderr

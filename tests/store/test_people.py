@@ -93,3 +93,36 @@ def test_a_new_face_model_drops_the_old_vectors_keeps_who_each_face_is_and_sums_
 def test_the_service_knows_the_model_the_workers_embed_with():
     from starsort.analysis import embed
     assert people.MODEL == embed.SFace.name
+
+
+def _unit(*parts: tuple[int, float]) -> np.ndarray:
+    v = np.zeros(128, np.float32)
+    for axis, value in parts:
+        v[axis] = value
+    return v / np.linalg.norm(v)
+
+
+def test_find_reaches_a_persons_other_pose_through_a_sure_match_and_no_stranger_at_the_same_distance():
+    # The reference looks along axis 0. A sure match (distance 0.25) leans towards axis 1;
+    # the same person in another pose leans further that way (0.45 from the reference, close
+    # to the sure match); a stranger is as far from the reference (0.45) but leans towards
+    # axis 2, away from the sure match.
+    def at(distance: float, axis: int) -> np.ndarray:
+        c = 1 - distance
+        return _unit((0, c), (axis, float(np.sqrt(1 - c * c))))
+    ref, sure, other_pose, stranger = at(0, 1), at(0.25, 1), at(0.45, 1), at(0.45, 2)
+    near_stranger = at(0.41, 2)              # just outside the threshold, on the stranger's side
+    vectors = people.Vectors(np.array([11, 12, 13, 14]), np.array([1, 2, 3, 4]),
+                             np.stack([sure, other_pose, stranger, near_stranger]))
+    alone = people.find(vectors, ref, 0.40)
+    assert [m.photo_id for m in alone] == [1]
+    expanded = people.find(vectors, ref, 0.40, expand=0.35)
+    assert [m.photo_id for m in expanded] == [1, 2]
+    # The sure match keeps the nearer of its two distances; the other pose is near the average.
+    assert expanded[0].distance <= alone[0].distance and expanded[1].distance < 0.40
+    # With no expansion, or no sure match, the reference alone decides.
+    assert people.find(vectors, ref, 0.40, expand=0.0) == alone
+    assert people.find(vectors, ref, 0.40, expand=0.2) == alone
+    # A person's confirmed faces are already their other poses: searched as they are.
+    both = np.stack([ref, stranger])
+    assert people.find(vectors, both, 0.40, expand=0.35) == people.find(vectors, both, 0.40)

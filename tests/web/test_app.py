@@ -198,7 +198,7 @@ def test_the_page_itself_is_served_only_from_files_in_the_package(page):
 
 
 
-def test_people_find_answers_from_the_vectors_and_refuses_anything_but_vectors_and_a_threshold(page, lib, folders):
+def test_people_find_answers_from_the_vectors_and_refuses_anything_but_vectors_and_thresholds(page, lib, folders):
     import numpy as np
 
     from starsort.store import people as people_store
@@ -215,7 +215,12 @@ def test_people_find_answers_from_the_vectors_and_refuses_anything_but_vectors_a
     far = np.zeros(128, np.float32)
     far[4] = 1.0
     assert page.post("/api/people/find", {"vectors": [far.tolist()], "threshold": 0.5}).json() == []
+    # The sure matches' expansion is asked for, and answered the same here (one face, itself).
+    assert page.post("/api/people/find", {"vectors": [v.tolist()], "threshold": 0.5, "expand": 0.35}).json() == [
+        {"face_id": face, "photo_id": photo, "distance": 0.0}]
     for bad in ({"vectors": [[1.0] * 127], "threshold": 0.5}, {"vectors": [v.tolist()], "threshold": "x"},
-                {"vectors": "/etc/passwd", "threshold": 0.5}, {"vectors": [["a"] * 128], "threshold": 0.5}):
+                {"vectors": "/etc/passwd", "threshold": 0.5}, {"vectors": [["a"] * 128], "threshold": 0.5},
+                {"vectors": [v.tolist()], "threshold": 0.5, "expand": -1},
+                {"vectors": [v.tolist()], "threshold": 0.5, "expand": True}):
         assert page.post("/api/people/find", bad).status_code == 400, bad
     assert c.get("/api/people/find").status_code == 405

@@ -2,7 +2,7 @@
 
 For every face in `job.faces`, `face.embedding` becomes a unit-length float32
 vector; two faces of one person are close by cosine distance (1 - dot
-product), two people far apart. `people.threshold` (0.50 by default) is the
+product), two people far apart. `people.threshold` (0.40 by default) is the
 distance under which two faces are taken for one person.
 
 How: the face is aligned by its five MTCNN landmarks (eyes, nose tip, mouth

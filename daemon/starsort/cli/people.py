@@ -24,6 +24,13 @@ def people() -> None:
     """
 
 
+# Cosine distances between unit vectors lie in [0, 2].
+DISTANCE = click.FloatRange(0, 2, min_open=True, max_open=True)
+EXPAND = click.FloatRange(0, 2, max_open=True)
+EXPAND_HELP = ("Faces this close to the reference search too, averaged with it "
+               "(default: people.expand_threshold; 0: the reference alone).")
+
+
 def _config_option(f):
     return click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)(f)
 
@@ -57,12 +64,14 @@ def _reference(cfg, ref: Path | None, person: str | None, face: int | None):
     return chosen.embedding
 
 
-def _matches(cfg, query, threshold: float):
+def _matches(cfg, query, threshold: float | None, expand: float | None = None):
     """The photos matching `query`: searched by the running service, which keeps the library's
     vectors in memory, else read from the database here."""
     import numpy as np
 
     from ..store import people as store
+    threshold = cfg.people.threshold if threshold is None else threshold
+    expand = cfg.people.expand_threshold if expand is None else expand
     db = open_readonly(cfg)
     from .review import running_page
     port = running_page(cfg)
@@ -70,7 +79,7 @@ def _matches(cfg, query, threshold: float):
         from ..web.security import load_token
         token = load_token(cfg.database, create=False)
         body = json.dumps({"vectors": np.atleast_2d(np.asarray(query, np.float32)).tolist(),
-                           "threshold": threshold}).encode()
+                           "threshold": threshold, "expand": expand}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/people/find", data=body, method="POST",
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         try:
@@ -78,25 +87,26 @@ def _matches(cfg, query, threshold: float):
                 return db, [store.Match(m["face_id"], m["photo_id"], m["distance"]) for m in json.load(r)]
         except (urllib.error.URLError, OSError):
             pass                      # the service went away: search here
-    return db, store.find(store.load_vectors(db), query, threshold)
+    return db, store.find(store.load_vectors(db), query, threshold, expand)
 
 
 @people.command("find")
 @click.argument("ref", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--person", help="Search with every confirmed face of a named person instead of a photo.")
 @click.option("--face", type=int, help="Which face of REF (numbered 1.. from the left); default the largest.")
-@click.option("--threshold", type=float, help="Cosine distance under which a face matches (default: people.threshold).")
+@click.option("--threshold", type=DISTANCE, help="Cosine distance under which a face matches (default: people.threshold).")
+@click.option("--expand", type=EXPAND, help=EXPAND_HELP)
 @click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), help="Copy each photo found here (never moves).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, closest first.")
 @_config_option
-def find_cmd(ref, person, face, threshold, copy_to, as_json, config_path) -> None:
+def find_cmd(ref, person, face, threshold, expand, copy_to, as_json, config_path) -> None:
     """Every photo with a face matching the reference face, closest first.
 
     Example: starsort people find ref.jpg --json
     """
     cfg, _ = load(config_path)
     query = _reference(cfg, ref, person, face)
-    db, found = _matches(cfg, query, threshold or cfg.people.threshold)
+    db, found = _matches(cfg, query, threshold, expand)
     rows = []
     for m in found:
         p = db.execute("SELECT current_path, original_path FROM photos WHERE id = ?", (m.photo_id,)).fetchone()
@@ -127,7 +137,8 @@ def find_cmd(ref, person, face, threshold, copy_to, as_json, config_path) -> Non
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the crops and crops.csv.")
 @click.option("--face", type=int, help="Which face of REF (numbered 1.. from the left); default the largest.")
-@click.option("--threshold", type=float, help="Cosine distance under which a face matches (default: people.threshold).")
+@click.option("--threshold", type=DISTANCE, help="Cosine distance under which a face matches (default: people.threshold).")
+@click.option("--expand", type=EXPAND, help=EXPAND_HELP)
 @click.option("--min-size", type=int, default=128, show_default=True,
               help="Skip faces narrower than this, in original pixels.")
 @click.option("--margin", type=float, default=0.1, show_default=True,
@@ -135,7 +146,8 @@ def find_cmd(ref, person, face, threshold, copy_to, as_json, config_path) -> Non
 @click.option("--include-blurry", is_flag=True, help="Crop blurry faces too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON too.")
 @_config_option
-def crop_cmd(ref, person, out_dir, face, threshold, min_size, margin, include_blurry, as_json, config_path) -> None:
+def crop_cmd(ref, person, out_dir, face, threshold, expand, min_size, margin, include_blurry, as_json,
+             config_path) -> None:
     """One crop per matching face, at full resolution, with crops.csv recording each.
 
     For a training set (DreamBooth, LoRA): every photo of one person, their face only.
@@ -146,7 +158,7 @@ def crop_cmd(ref, person, out_dir, face, threshold, min_size, margin, include_bl
     from ..library import crops
     cfg, _ = load(config_path)
     query = _reference(cfg, ref, person, face)
-    db, found = _matches(cfg, query, threshold or cfg.people.threshold)
+    db, found = _matches(cfg, query, threshold, expand)
     records, skipped = crops.write(db, cfg, found, query, out_dir, min_size=min_size, margin=margin,
                                    include_blurry=include_blurry)
     if as_json:

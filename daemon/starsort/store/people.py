@@ -48,10 +48,28 @@ def distances(vectors: Vectors, query: np.ndarray) -> np.ndarray:
     return 1.0 - (vectors.matrix @ q.T).max(axis=1)
 
 
-def find(vectors: Vectors, query: np.ndarray, threshold: float) -> list[Match]:
+def find(vectors: Vectors, query: np.ndarray, threshold: float, expand: float | None = None) -> list[Match]:
     """Every photo with a face within `threshold` of `query`, its nearest face, closest first:
-    one matrix product over every face, exact, with nothing to build beforehand."""
+    one matrix product over every face, exact, with nothing to build beforehand.
+
+    With `expand` and a single query vector, the faces within `expand` of it (sure matches)
+    are averaged with it into a second query, which then decides: a face matches if it is
+    within `threshold` of that average (a sure match, by the nearer of the two). One reference
+    photo shows a person in one light and pose; the sure matches show them in others, so
+    their average lies nearer the person's other photos and farther from a stranger who
+    merely resembles the reference. On the tuning part of the labelled set this found 87 % of
+    the photos with no false match, against 68 % for the reference alone
+    (bench/people_quality.py)."""
     d = distances(vectors, query)
+    q = np.atleast_2d(np.asarray(query, np.float32))
+    # A person's confirmed faces (several query rows) are already their other lights and poses.
+    if expand is not None and len(vectors) and len(q) == 1:
+        sure = d < min(expand, threshold)
+        if sure.any():
+            mean = q[0] + vectors.matrix[sure].sum(axis=0)
+            mean /= np.linalg.norm(mean) or 1.0
+            expanded = distances(vectors, mean)
+            d = np.where(sure, np.minimum(d, expanded), expanded)
     hits = np.nonzero(d < threshold)[0]
     best: dict[int, Match] = {}
     for i in hits[np.argsort(d[hits], kind="stable")]:

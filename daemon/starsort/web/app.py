@@ -14,7 +14,7 @@
     POST /api/intake                         {"paused": true|false[, "by": "tray"]}: pause or resume intake
     GET  /api/people                         every person with their faces (ids and boxes)
     POST /api/people                         {"op": "name"|"merge"|"split"|"assign"|"not"|"forget", ...}
-    POST /api/people/find                    {"vectors": [[128 numbers]], "threshold": T}: the faces within T
+    POST /api/people/find                    {"vectors": [[128 numbers]], "threshold": T, "expand": E}: the faces within T
     GET  /api/requests/N                     how request N went: {"done": false} until it has
 
 Every POST answers 202: the service's deciding thread carries it out (moving
@@ -309,10 +309,12 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
         vecs = body.get("vectors") if isinstance(body, dict) else None
         t = body.get("threshold") if isinstance(body, dict) else None
+        e = body.get("expand", 0) if isinstance(body, dict) else None
         if (not isinstance(vecs, list) or not vecs or len(vecs) > 10_000
                 or not all(isinstance(v, list) and len(v) == 128 for v in vecs)
-                or not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < 2):
-            return JSONResponse({"error": 'send {"vectors": [[128 numbers], ...], "threshold": T}'},
+                or not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < 2
+                or not isinstance(e, (int, float)) or isinstance(e, bool) or not 0 <= e < 2):
+            return JSONResponse({"error": 'send {"vectors": [[128 numbers], ...], "threshold": T, "expand": E}'},
                                 status_code=400)
         from ..store import people as people_store
 
@@ -323,7 +325,7 @@ def create_app(backend: Backend, token: str, port: Callable[[], int], stopping: 
                 if vector_cache is None:
                     vector_cache = people_store.VectorCache()
                 current = vector_cache.current(readers.db())
-            found = people_store.find(current, np.asarray(vecs, np.float32), float(t))
+            found = people_store.find(current, np.asarray(vecs, np.float32), float(t), float(e))
             return [{"face_id": m.face_id, "photo_id": m.photo_id, "distance": round(m.distance, 4)} for m in found]
         try:
             return JSONResponse(await asyncio.to_thread(search))
