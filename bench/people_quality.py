@@ -6,8 +6,8 @@ The identity-labelled set: the face photos of ../shared/data/faces (else
 tests/data), each labelled with the people it shows (below); dlib's face
 chips of five "Johns" (all 54 of them: 150 px, low quality, the hard part,
 and ten or more photos a person, as an event's photos of one guest are); the
-PASCAL crowd photos of dlib/faces and the
-group photos, whose strangers must match nobody. Split by the blur set's own
+PASCAL crowd photos of dlib/faces and the group photos, whose strangers must
+match nobody. Split by the blur set's own
 deal (bench/qualityset.py: people who appear together are one group; groups
 dealt by SHA-256 of "12:group"), so no person is in both parts and a photo is
 on the same side in every figure of make quality.
