@@ -85,7 +85,7 @@ UNKNOWN = {"face_recognition/extra/two_people.jpg", "mtcnn/no-faces.jpg", "dlib/
 
 def labelled() -> list[tuple[Path, set[str], str]]:
     """(photo, the people in it, its split group), every one of dlib's face chips included."""
-    sources = {Path(s.path): s for s in qualityset.face_sources("shared", johns_per_identity=10**6)}
+    sources = {Path(s.path): s for s in qualityset.face_sources("shared", johns_per_identity=None)}
     out = []
     for p, s in sorted(sources.items()):
         rel = str(p.relative_to(FACES))

@@ -133,8 +133,8 @@ def data_source() -> str:
     return "shared" if (SHARED / "faces").is_dir() else "tests"
 
 
-def face_sources(src: str | None = None, johns_per_identity: int = JOHNS_PER_IDENTITY) -> list[Source]:
-    """The face photos; at most `johns_per_identity` of dlib's face crops per identity."""
+def face_sources(src: str | None = None, johns_per_identity: int | None = JOHNS_PER_IDENTITY) -> list[Source]:
+    """The face photos; at most `johns_per_identity` of dlib's face crops per identity (None: all)."""
     src = src or data_source()
     out: list[Source] = []
     if src == "tests":
@@ -151,7 +151,7 @@ def face_sources(src: str | None = None, johns_per_identity: int = JOHNS_PER_IDE
         if "johns" in p.parts:
             who = p.parent.name
             johns[who] = johns.get(who, 0) + 1
-            if johns[who] > johns_per_identity:
+            if johns_per_identity is not None and johns[who] > johns_per_identity:
                 continue
             group = who
         else:
